@@ -1,0 +1,51 @@
+"""Where the local services keep their data and which environment they hand to Airflow."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+from include.zoomcamp import config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / ".local"
+ENV_FILE = REPO_ROOT / ".env"
+API_HOST = "127.0.0.1"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ZOOMCAMP_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+def postgres_connection(port: int) -> dict:
+    # Same credentials and database as the course's compose file (root/root, ny_taxi).
+    return {"conn_type": "postgres", "host": "127.0.0.1", "port": port,
+            "login": "root", "password": "root", "schema": "ny_taxi"}
+
+
+def airflow_environment(root: Path, pg_port: int, api_port: int) -> dict[str, str]:
+    """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*, AIRFLOW_VAR_*)."""
+    return {
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root:root@127.0.0.1:{pg_port}/airflow",
+        "AIRFLOW__API__HOST": API_HOST,
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": f"http://{API_HOST}:{api_port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{api_port}/execution/",
+        "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
+        "AIRFLOW_VAR_" + config.TAXI_DATA_BASE_URL_VAR.upper(): config.DEFAULT_TAXI_DATA_BASE_URL,
+        "ZOOMCAMP_DATA_DIR": str(root),
+        "ZOOMCAMP_PG_PORT": str(pg_port),
+    }
+
+
+def write_env_file(env: dict[str, str], path: Path = ENV_FILE) -> None:
+    lines = ["# Written by `make services` / `make run`; load with: set -a; . ./.env; set +a"]
+    lines += [f"{key}={shlex.quote(value)}" for key, value in env.items()]
+    path.write_text("\n".join(lines) + "\n")

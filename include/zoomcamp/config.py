@@ -1,0 +1,24 @@
+"""Names shared by the DAGs, the local services and the tests: one place for each."""
+
+TAG = "zoomcamp"
+
+# Postgres (course flows 04-05): connection set once for all Postgres tasks, like Kestra's pluginDefaults.
+POSTGRES_CONN_ID = "ny_taxi"
+
+# Where the course's taxi CSVs are published; a Variable so tests and mirrors can point elsewhere.
+TAXI_DATA_BASE_URL_VAR = "taxi_data_base_url"
+DEFAULT_TAXI_DATA_BASE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+
+# Flow 02: Docker Hub's public API for the kestra/kestra repository.
+DOCKERHUB_API_URL_VAR = "dockerhub_api_url"
+DEFAULT_DOCKERHUB_API_URL = "https://hub.docker.com/v2/repositories/kestra/kestra/"
+
+# Flow 03: the getting-started products document and where its query result is kept.
+PRODUCTS_URL_VAR = "products_url"
+DEFAULT_PRODUCTS_URL = "https://dummyjson.com/products"
+RESULTS_DIR_VAR = "zoomcamp_results_dir"
+DEFAULT_RESULTS_DIR = "/tmp/zoomcamp-results"
+
+# Taxi data is published for these months (both colours); later months answer HTTP 404.
+FIRST_TAXI_MONTH = (2019, 1)
+LAST_TAXI_MONTH = (2021, 7)
