@@ -43,7 +43,8 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(preferred: int) -> int:
-    if port_is_free(preferred):
+    """`preferred` when it is free, otherwise any free port (0 asks for any)."""
+    if preferred and port_is_free(preferred):
         return preferred
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -25,6 +25,10 @@ class TaxiFileError(ValueError):
     """The taxi file cannot be loaded as it is; the message says what is wrong."""
 
 
+class TaxiFileTruncated(TaxiFileError):
+    """The gzip stream ends early: an incomplete download, which a fresh download can fix."""
+
+
 class TaxiFileNotPublished(TaxiFileError):
     """The month is not published (HTTP 404): retrying will not help."""
 
@@ -106,7 +110,7 @@ def gunzip_chunks(path: Path) -> Iterator[bytes]:
     if tail:
         yield tail
     if not decompressor.eof:
-        raise TaxiFileError(
+        raise TaxiFileTruncated(
             f"{path.name} is truncated: the gzip stream ends before its end marker "
             "(an incomplete download; download the month again)"
         )

@@ -1,0 +1,50 @@
+"""01_hello_world — the orchestration concepts in one DAG (course flow 01).
+
+Param `name` → a welcome message rendered at run time → a returned value → a 15 s wait that is
+deferred to the triggerer (it holds no worker slot) → a log of the earlier output → goodbye.
+Every log task logs at ERROR, set once in `default_args` (Kestra's pluginDefaults).
+At most 2 runs at a time: Airflow queues a third run until one finishes (Kestra's FAIL
+behaviour rejects it instead). The daily 10:00 schedule passes name=Sarah and starts paused.
+"""
+import pendulum
+from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+from airflow.sdk import DAG, Param, task
+
+from include.zoomcamp import config
+from include.zoomcamp.operators import LogOperator
+
+# Kestra trigger inputs: what the schedule passes instead of the param default.
+SCHEDULED_INPUTS = {"name": "Sarah"}
+NAME = "{{ (scheduled_inputs if dag_run.run_type == 'scheduled' else params).name }}"
+WELCOME_MESSAGE = "Hello, " + NAME + "!"
+
+with DAG(
+    dag_id="01_hello_world",
+    schedule="0 10 * * *",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    is_paused_upon_creation=True,
+    max_active_runs=2,
+    params={"name": Param("Will", type="string", title="Name", description="Who to greet")},
+    user_defined_macros={"scheduled_inputs": SCHEDULED_INPUTS},
+    default_args={"level": "ERROR"},
+    tags=[config.TAG],
+    doc_md=__doc__,
+):
+    hello_message = LogOperator(task_id="hello_message", message=WELCOME_MESSAGE)
+
+    @task
+    def generate_output() -> str:
+        return "I was generated during this workflow."
+
+    # Deferred to the triggerer: the 15 s wait holds no worker slot (Kestra's Sleep task).
+    sleep = DateTimeSensorAsync(
+        task_id="sleep", target_time="{{ (ti.start_date + macros.timedelta(seconds=15)).isoformat() }}"
+    )
+    log_output = LogOperator(
+        task_id="log_output",
+        message="This is an output: {{ ti.xcom_pull(task_ids='generate_output') }}",
+    )
+    goodbye_message = LogOperator(task_id="goodbye_message", message="Goodbye, " + NAME + "!")
+
+    hello_message >> generate_output() >> sleep >> log_output >> goodbye_message

@@ -1,0 +1,28 @@
+"""02_python — run a Python script with its own dependencies (course flow 02).
+
+The script runs in a fresh virtual environment that installs its own `requests`, asks Docker Hub
+for the pull count of `kestra/kestra`, and returns it as output `downloads` (an XCom). Its duration
+is logged. The API URL comes from Variable `dockerhub_api_url` (tests point it at a local server).
+"""
+from airflow.sdk import DAG, task
+
+from include.zoomcamp import config
+
+API_URL = "{{ var.value.get('%s', '%s') }}" % (config.DOCKERHUB_API_URL_VAR, config.DEFAULT_DOCKERHUB_API_URL)
+
+with DAG(dag_id="02_python", schedule=None, tags=[config.TAG], doc_md=__doc__):
+
+    @task.virtualenv(requirements=["requests>=2.31"], system_site_packages=False, multiple_outputs=True)
+    def fetch_downloads(api_url: str) -> dict:
+        import time
+
+        import requests
+
+        started = time.perf_counter()
+        response = requests.get(api_url, timeout=30)
+        response.raise_for_status()
+        downloads = response.json().get("pull_count", "Not available")
+        print(f"Number of downloads: {downloads} (script took {time.perf_counter() - started:.3f}s)")
+        return {"downloads": downloads}
+
+    fetch_downloads(API_URL)

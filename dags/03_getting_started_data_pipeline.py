@@ -1,0 +1,37 @@
+"""03_getting_started_data_pipeline — extract, transform, query (course flow 03).
+
+Download the products JSON (Variable `products_url`, default dummyjson.com), keep the columns
+chosen in param `columns_to_keep` ("N/A" where a product lacks one), then compute the average
+price per brand with DuckDB. The result is kept as a CSV file (under Variable
+`zoomcamp_results_dir`) and returned as the task's output.
+"""
+from airflow.sdk import DAG, Param, task
+
+from include.zoomcamp import config
+from include.zoomcamp import products
+
+PRODUCTS_URL = "{{ var.value.get('%s', '%s') }}" % (config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
+RESULTS_DIR = "{{ var.value.get('%s', '%s') }}" % (config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)
+
+with DAG(
+    dag_id="03_getting_started_data_pipeline",
+    schedule=None,
+    params={"columns_to_keep": Param(["brand", "price"], type="array", items={"type": "string"}, minItems=1,
+                                     title="Columns to keep")},
+    tags=[config.TAG],
+    doc_md=__doc__,
+):
+
+    @task
+    def extract(url: str) -> list[dict]:
+        return products.download_products(url)
+
+    @task
+    def transform(raw: list[dict], params=None) -> list[dict]:
+        return products.keep_columns(raw, params["columns_to_keep"])
+
+    @task
+    def query(rows: list[dict], results_dir: str, run_id=None) -> dict:
+        return products.average_price_by_brand(rows, results_dir, run_id)
+
+    query(transform(extract(PRODUCTS_URL)), RESULTS_DIR)

@@ -1,0 +1,51 @@
+"""Flow 03's steps: download the products document, keep columns, average price per brand in DuckDB."""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+AVG_PRICE_SQL = """
+SELECT brand, round(avg(price), 2) AS avg_price
+FROM products
+GROUP BY brand
+ORDER BY avg_price DESC
+"""
+
+
+def download_products(url: str) -> list[dict]:
+    import requests
+
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    document = response.json()
+    if not isinstance(document, dict) or not isinstance(document.get("products"), list):
+        raise ValueError(f"{url} did not return a JSON object with a 'products' list")
+    return document["products"]
+
+
+def keep_columns(products: list[dict], columns: list[str]) -> list[dict]:
+    return [{column: product.get(column, "N/A") for column in columns} for product in products]
+
+
+def average_price_by_brand(rows: list[dict], results_dir: str, run_id: str) -> dict:
+    """Run the course's query; keep the result as a CSV file and return it."""
+    import duckdb
+    import pandas as pd
+
+    missing = {"brand", "price"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"The average-price query needs columns brand and price; missing: {sorted(missing)}")
+    frame = pd.DataFrame(rows)
+    frame["price"] = pd.to_numeric(frame["price"], errors="coerce")
+    with duckdb.connect() as con:
+        con.register("products", frame)
+        result = con.sql(AVG_PRICE_SQL).df()
+    out_dir = Path(results_dir) / "03_getting_started_data_pipeline" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_file = out_dir / "avg_price_by_brand.csv"
+    result.to_csv(out_file, index=False)
+    log.info("Average price per brand (%s):\n%s", out_file, result.to_string(index=False))
+    return {"file": str(out_file), "rows": result.astype(object).where(result.notna(), None).to_dict("records")}

@@ -1,0 +1,67 @@
+"""The Airflow side of flows 04/05: one factory builds the manual DAG and the scheduled twins."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.sdk import get_current_context, task
+
+from include.zoomcamp import config
+
+log = logging.getLogger(__name__)
+
+TAXI_DEFAULT_ARGS = {
+    # HTTP errors other than 404 and incomplete downloads are retried with exponential backoff.
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+
+def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
+    """Download, verify and load one month; the local file is purged whatever happens."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.zoomcamp.taxi import postgres, source
+
+    with tempfile.TemporaryDirectory(prefix="zoomcamp-taxi-") as workdir:
+        try:
+            downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
+            conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
+            try:
+                chunks = source.verified_csv_chunks(downloaded.path, month.schema, month.file_name)
+                report = postgres.load_month(conn, month.schema, month.file_name, downloaded.md5, chunks)
+            finally:
+                conn.close()
+        except source.TaxiFileTruncated:
+            raise  # an incomplete download: the retry downloads it again
+        except source.TaxiFileError as exc:
+            raise AirflowFailException(str(exc)) from None
+    log.info("Loaded %s into public.%s: %s bytes, %s rows in file, %s rows inserted%s", report.file,
+             report.table, report.uncompressed_bytes, report.rows_in_file, report.rows_inserted,
+             " (unchanged file already loaded: skipped the copy)" if report.skipped_unchanged else "")
+    return report.as_dict()
+
+
+def postgres_taxi_tasks(taxi: str | None = None) -> None:
+    """Add the flow's tasks to the DAG being defined. `taxi` fixed means a scheduled twin."""
+    from include.zoomcamp.taxi.runs import labels, month_of_run
+
+    @task
+    def set_labels() -> dict:
+        """Resolve and validate the month; the returned labels show which file and taxi this run loads."""
+        run_labels = labels(month_of_run(get_current_context(), taxi))
+        log.info("file=%s taxi=%s", run_labels["file"], run_labels["taxi"])
+        return run_labels
+
+    @task
+    def extract_and_load(base_url: str) -> dict:
+        return load_taxi_month(month_of_run(get_current_context(), taxi), config.POSTGRES_CONN_ID, base_url)
+
+    base_url = "{{ var.value.get('%s', '%s') }}" % (config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
+    set_labels() >> extract_and_load(base_url)
+

@@ -1,0 +1,74 @@
+"""The test session runs on the same embedded services as `make run`, in a throw-away data dir.
+
+Airflow reads its configuration when first imported, so the services are started and the
+environment set in `pytest_configure`, before any test module imports Airflow.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+_session_root: Path | None = None
+
+
+def pytest_configure(config):
+    global _session_root
+    from devstack.__main__ import start_services
+
+    _session_root = Path(tempfile.mkdtemp(prefix="zoomcamp-test-"))
+    os.environ["ZOOMCAMP_PG_PORT"] = os.environ.get("ZOOMCAMP_TEST_PG_PORT", "0") or "0"
+    env = start_services(_session_root)
+    env["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+    os.environ.update(env)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ)
+
+
+def pytest_unconfigure(config):
+    if _session_root is None:
+        return
+    from devstack.__main__ import stop_services
+
+    if "airflow.settings" in sys.modules:
+        sys.modules["airflow.settings"].dispose_orm()  # close pooled connections before the server stops
+    stop_services(_session_root)
+    shutil.rmtree(_session_root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_uri() -> str:
+    from include.zoomcamp.config import POSTGRES_CONN_ID  # noqa: F401  (documents which connection this is)
+
+    port = os.environ["ZOOMCAMP_PG_PORT"]
+    return f"postgresql://root:root@127.0.0.1:{port}/ny_taxi"
+
+
+@pytest.fixture
+def pg(pg_uri):
+    import psycopg
+
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(REPO_ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+def run_dag(dag, **kwargs):
+    """Run a DAG for real with `dag.test()` (tasks execute, XComs and states are stored)."""
+    return dag.test(**kwargs)

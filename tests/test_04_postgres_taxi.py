@@ -1,0 +1,264 @@
+"""Flow 04 end to end on the embedded Postgres, from generated files served over loopback HTTP."""
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from include.zoomcamp.taxi.schemas import GREEN, YELLOW
+from include.zoomcamp.taxi.source import TaxiMonth
+from tests.conftest import REPO_ROOT, run_dag
+from tests.fixtures.taxi import FileServer, taxi_csv_lines, write_taxi_gz
+
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def taxi_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("releases")
+    for taxi in ("yellow", "green"):
+        for month in (1, 2, 3, 4):
+            write_taxi_gz(root, taxi, 2019, month, ROWS)
+    # Broken files, each a way the real download goes wrong.
+    good = write_taxi_gz(root, "yellow", 2020, 1, ROWS).read_bytes()
+    (root / "yellow" / "yellow_tripdata_2020-01.csv.gz").write_bytes(good[: len(good) // 2])  # truncated
+    lines = list(taxi_csv_lines("yellow", 2020, 2, 100))
+    _write_lines(root / "yellow" / "yellow_tripdata_2020-02.csv.gz", ["vendor_id" + lines[0][8:]] + lines[1:])
+    lines = list(taxi_csv_lines("yellow", 2020, 3, 100))
+    lines[57] = ",".join(lines[57].split(",")[:14])  # the course's "only 14 columns" row
+    _write_lines(root / "yellow" / "yellow_tripdata_2020-03.csv.gz", lines)
+    with FileServer(root) as server:
+        yield server.url
+
+
+def _write_lines(path, lines):
+    with gzip.open(path, "wt") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def final_tables(pg_uri):
+    import psycopg
+
+    from include.zoomcamp.taxi.postgres import ensure_tables
+
+    with psycopg.connect(pg_uri, autocommit=True) as conn:
+        for schema in (YELLOW, GREEN):
+            ensure_tables(conn, schema)
+
+
+@pytest.fixture(autouse=True)
+def base_url(taxi_site, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL", taxi_site)
+    return taxi_site
+
+
+def _count(pg, table, file_name=None):
+    if file_name is None:
+        return pg.execute(f"SELECT count(*) FROM public.{table}").fetchone()[0]
+    return pg.execute(f"SELECT count(*) FROM public.{table} WHERE filename = %s", (file_name,)).fetchone()[0]
+
+
+def _load_report(run):
+    ti = next(ti for ti in run.get_task_instances() if ti.task_id == "extract_and_load")
+    return ti.xcom_pull(task_ids="extract_and_load")
+
+
+def _no_retries(dag):
+    for t in dag.tasks:
+        t.retries = 0
+    return dag
+
+
+@pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])
+def test_loads_a_month_and_a_rerun_adds_nothing(dagbag, pg, schema):
+    dag = dagbag.get_dag("04_postgres_taxi")
+    conf = {"taxi": schema.taxi, "year": "2019", "month": "01"}
+    file_name = schema.file_name("2019", "01")
+
+    run = run_dag(dag, run_conf=conf)
+    assert run.state == "success"
+    report = _load_report(run)
+    assert report["file"] == file_name
+    assert report["rows_in_file"] == ROWS
+    assert report["rows_inserted"] == ROWS
+    csv_bytes = len(("\n".join(taxi_csv_lines(schema.taxi, 2019, 1, ROWS)) + "\n").encode())
+    assert report["uncompressed_bytes"] == csv_bytes
+    labels = next(ti for ti in run.get_task_instances() if ti.task_id == "set_labels").xcom_pull(task_ids="set_labels")
+    assert labels == {"file": file_name, "taxi": schema.taxi}
+    assert _count(pg, schema.table, file_name) == ROWS
+    columns = [r[0] for r in pg.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema='public' AND table_name=%s "
+        "ORDER BY ordinal_position", (schema.table,))]
+    assert columns == ["unique_row_id", "filename"] + [n.lower() for n in schema.column_names]
+
+    rerun = run_dag(dag, run_conf=conf)
+    assert rerun.state == "success"
+    assert _load_report(rerun)["rows_inserted"] == 0
+    assert _count(pg, schema.table, file_name) == ROWS
+
+    # Rows deleted by hand are restored by the next run (the rerun shortcut checks the table).
+    pg.execute(f"DELETE FROM public.{schema.table} WHERE ctid IN "
+               f"(SELECT ctid FROM public.{schema.table} WHERE filename = %s LIMIT 10)", (file_name,))
+    again = run_dag(dag, run_conf=conf)
+    assert _load_report(again)["rows_inserted"] == 10
+    assert _count(pg, schema.table, file_name) == ROWS
+
+
+def _course_sql_load(pg, schema, file_name, csv_text, target_schema):
+    """The Kestra flow's own sequence, written independently: typed staging, UPDATE md5, MERGE."""
+    cols = ", ".join(f"{c.name} {c.pg_type}" for c in schema.columns)
+    names = ", ".join(schema.column_names)
+    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {target_schema}")
+    pg.execute(f"CREATE TABLE IF NOT EXISTS {target_schema}.{schema.table} (unique_row_id text, filename text, {cols})")
+    pg.execute(f"DROP TABLE IF EXISTS {target_schema}.staging")
+    pg.execute(f"CREATE TABLE {target_schema}.staging (unique_row_id text, filename text, {cols})")
+    with pg.cursor().copy(f"COPY {target_schema}.staging ({names}) FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        copy.write(csv_text)
+    pg.execute(f"""UPDATE {target_schema}.staging SET unique_row_id = md5(
+        COALESCE(CAST(VendorID AS text), '') || COALESCE(CAST({schema.pickup} AS text), '') ||
+        COALESCE(CAST({schema.dropoff} AS text), '') || COALESCE(PULocationID, '') ||
+        COALESCE(DOLocationID, '') || COALESCE(CAST(fare_amount AS text), '') ||
+        COALESCE(CAST(trip_distance AS text), '')), filename = %s""", (file_name,))
+    pg.execute(f"""MERGE INTO {target_schema}.{schema.table} AS T USING {target_schema}.staging AS S
+        ON T.unique_row_id = S.unique_row_id
+        WHEN NOT MATCHED THEN INSERT (unique_row_id, filename, {names})
+        VALUES (S.unique_row_id, S.filename, {', '.join('S.' + n for n in schema.column_names)})""")
+
+
+@pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])
+def test_switching_from_the_kestra_flow_gives_no_duplicates_and_no_missing_rows(dagbag, pg, schema):
+    """Month 02 loaded by the course's SQL, then 02 and 03 by this DAG: same ids, nothing twice."""
+    feb = schema.file_name("2019", "02")
+    csv_feb = "\n".join(taxi_csv_lines(schema.taxi, 2019, 2, ROWS)) + "\n"
+    _course_sql_load(pg, schema, feb, csv_feb, "public")
+    kestra_ids = {r[0] for r in pg.execute(f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (feb,))}
+    _course_sql_load(pg, schema, feb, csv_feb, "kestra_reference")
+
+    dag = dagbag.get_dag("04_postgres_taxi")
+    run = run_dag(dag, run_conf={"taxi": schema.taxi, "year": "2019", "month": "02"})
+    assert run.state == "success"
+    assert _load_report(run)["rows_inserted"] == 0
+    assert _count(pg, schema.table, feb) == ROWS
+
+    mar = schema.file_name("2019", "03")
+    run = run_dag(dag, run_conf={"taxi": schema.taxi, "year": "2019", "month": "03"})
+    assert _load_report(run)["rows_inserted"] == ROWS
+    csv_mar = "\n".join(taxi_csv_lines(schema.taxi, 2019, 3, ROWS)) + "\n"
+    _course_sql_load(pg, schema, mar, csv_mar, "kestra_reference")
+    ours = {r[0] for r in pg.execute(f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (mar,))}
+    theirs = {r[0] for r in pg.execute(
+        f"SELECT unique_row_id FROM kestra_reference.{schema.table} WHERE filename = %s", (mar,))}
+    assert ours == theirs and len(ours) > 0
+    assert kestra_ids and kestra_ids.isdisjoint(ours)
+
+
+def test_two_loads_at_once_of_different_and_same_months(pg, base_url):
+    """Parallel runs (other month, and the same month twice) end with each row exactly once."""
+    from include.zoomcamp.config import POSTGRES_CONN_ID
+    from include.zoomcamp.taxi.postgres_tasks import load_taxi_month
+
+    months = [TaxiMonth("green", "2019", "04"), TaxiMonth("yellow", "2019", "04"), TaxiMonth("yellow", "2019", "04")]
+    errors, reports = [], []
+
+    def load(month):
+        try:
+            reports.append(load_taxi_month(month, POSTGRES_CONN_ID, base_url))
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(m,)) for m in months]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert _count(pg, "green_tripdata", "green_tripdata_2019-04.csv") == ROWS
+    assert _count(pg, "yellow_tripdata", "yellow_tripdata_2019-04.csv") == ROWS
+    yellow = sorted(r["rows_inserted"] for r in reports if r["table"] == "yellow_tripdata")
+    assert yellow == [0, ROWS]
+
+
+@pytest.mark.parametrize(
+    ("month", "message"),
+    [
+        ("01", "is truncated: the gzip stream ends before its end marker"),
+        ("02", "unexpected header"),
+        ("03", "line 58: missing data for column"),
+        ("11", "answered HTTP 404"),
+    ],
+    ids=["truncated-gzip", "wrong-header", "short-row", "not-published"],
+)
+def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_url, month, message):
+    from include.zoomcamp.config import POSTGRES_CONN_ID
+    from include.zoomcamp.taxi.postgres_tasks import load_taxi_month
+
+    before = _count(pg, "yellow_tripdata")
+    with pytest.raises(Exception, match=message) as raised:
+        load_taxi_month(TaxiMonth("yellow", "2020", month), POSTGRES_CONN_ID, base_url)
+    if month == "11":
+        assert f"{base_url}/yellow/yellow_tripdata_2020-11.csv.gz" in str(raised.value)
+
+    run = run_dag(_no_retries(dagbag.get_dag("04_postgres_taxi")),
+                  run_conf={"taxi": "yellow", "year": "2020", "month": month})
+    assert run.state == "failed"
+    assert _count(pg, "yellow_tripdata") == before
+    assert _count(pg, "yellow_tripdata", f"yellow_tripdata_2020-{month}.csv") == 0
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"taxi": "purple", "year": "2019", "month": "01"},
+     {"taxi": "yellow", "year": "2019", "month": "13"},
+     {"taxi": "yellow", "year": "2019'; DROP TABLE yellow_tripdata; --", "month": "01"}],
+    ids=["taxi-purple", "month-13", "sql-in-year"],
+)
+def test_invalid_params_are_rejected_before_any_work(dagbag, pg, conf):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag.get_dag("04_postgres_taxi")
+    before = _count(pg, "yellow_tripdata")
+    with pytest.raises(ParamValidationError):
+        run_dag(dag, run_conf=conf)
+    assert _count(pg, "yellow_tripdata") == before
+
+
+def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url):
+    """SIGKILL the loader while its COPY is streaming: nothing of the month reaches the final table."""
+    path = write_taxi_gz(tmp_path, "green", 2019, 5, 200_000)
+    before = _count(pg, "green_tripdata")
+    script = (
+        "import sys, time, signal, os\n"
+        "from pathlib import Path\n"
+        "import psycopg\n"
+        "from include.zoomcamp.taxi import postgres, source\n"
+        "from include.zoomcamp.taxi.schemas import GREEN\n"
+        "def slow(chunks):\n"
+        "    for i, c in enumerate(chunks):\n"
+        "        yield c\n"
+        "        if i == 3:\n"
+        "            print('copying', flush=True); time.sleep(60)\n"
+        f"conn = psycopg.connect(os.environ['URI'])\n"
+        f"p = Path({str(path)!r}); f = 'green_tripdata_2019-05.csv'\n"
+        "postgres.load_month(conn, GREEN, f, 'x', slow(source.verified_csv_chunks(p, GREEN, f)))\n"
+    )
+    uri = f"postgresql://root:root@127.0.0.1:{os.environ['ZOOMCAMP_PG_PORT']}/ny_taxi"
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
+    assert proc.stdout.readline().strip() == "copying"
+    proc.kill()
+    proc.wait()
+    assert _count(pg, "green_tripdata") == before
+    assert _count(pg, "green_tripdata", "green_tripdata_2019-05.csv") == 0
+    # The server notices the dead client and rolls its transaction back; its temp staging goes with it.
+    for _ in range(100):
+        active = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY staging%%'").fetchone()[0]
+        if active == 0:
+            break
+        time.sleep(0.1)
+    assert active == 0
