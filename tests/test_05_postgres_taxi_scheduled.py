@@ -1,0 +1,57 @@
+"""Flow 05: logical dates map to the course's files over the whole catchup range, and a scheduled run loads."""
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from include.zoomcamp.taxi.source import TaxiMonth
+from tests.conftest import run_dag
+from tests.fixtures.taxi import FileServer, write_taxi_gz
+
+
+def _logical_dates(dag):
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
+    dates, last = [], None
+    while True:
+        info = dag.timetable.next_dagrun_info(
+            last_automated_data_interval=last, restriction=restriction)
+        if info is None:
+            return dates
+        dates.append(info.logical_date)
+        last = DataInterval(info.data_interval.start, info.data_interval.end)
+
+
+@pytest.mark.parametrize(("taxi", "hour"), [("green", 9), ("yellow", 10)])
+def test_catchup_range_maps_each_month_to_its_file(dagbag, taxi, hour):
+    dag = dagbag.get_dag(f"05_postgres_taxi_scheduled_{taxi}")
+    assert dag.catchup is True
+    dates = _logical_dates(dag)
+    assert len(dates) == 31  # 2019-01 .. 2021-07
+    assert all(d.day == 1 and d.hour == hour and d.minute == 0 for d in dates)
+    files = [TaxiMonth.from_logical_date(taxi, d).file_name for d in dates]
+    assert files[0] == f"{taxi}_tripdata_2019-01.csv"
+    assert files[12] == f"{taxi}_tripdata_2020-01.csv"
+    assert files[-1] == f"{taxi}_tripdata_2021-07.csv"
+    assert len(set(files)) == 31
+
+
+def test_homework_timezone_is_configurable(monkeypatch):
+    from include.zoomcamp.schedules import catchup_window
+
+    monkeypatch.setenv("ZOOMCAMP_TIMEZONE", "America/New_York")
+    start, _ = catchup_window()
+    assert start.timezone_name == "America/New_York"
+    assert TaxiMonth.from_logical_date("green", pendulum.datetime(2021, 3, 1, 9, tz="America/New_York")).month == "03"
+
+
+def test_a_scheduled_run_loads_the_month_of_its_logical_date(dagbag, pg, tmp_path, monkeypatch):
+    write_taxi_gz(tmp_path, "green", 2019, 6, 500)
+    with FileServer(tmp_path) as server:
+        monkeypatch.setenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL", server.url)
+        dag = dagbag.get_dag("05_postgres_taxi_scheduled_green")
+        run = run_dag(dag, logical_date=pendulum.datetime(2019, 6, 1, 9, tz="UTC"))
+    assert run.state == "success"
+    count = pg.execute("SELECT count(*) FROM public.green_tripdata WHERE filename = 'green_tripdata_2019-06.csv'")
+    assert count.fetchone()[0] == 500
