@@ -1,0 +1,37 @@
+# Two commands on a new machine: `make run` (Airflow UI + embedded services) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run services stop test bench clean
+
+$(STAMP): requirements.txt requirements-local.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-local.txt -c constraints.txt
+	touch $(STAMP)
+
+## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
+run: $(STAMP)
+	$(BIN)/python -m devstack run
+
+## services: start only the embedded services in the background and write .env
+services: $(STAMP)
+	$(BIN)/python -m devstack services
+
+## stop: stop the embedded services
+stop: $(STAMP)
+	$(BIN)/python -m devstack stop
+
+## test: the whole suite, on its own throw-away embedded services
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: load-speed and parse-time figures (prints; asserts nothing)
+bench: $(STAMP)
+	$(BIN)/python -m bench.taxi_load
+
+clean: stop
+	rm -rf .local .env
