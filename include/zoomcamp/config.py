@@ -22,3 +22,17 @@ DEFAULT_RESULTS_DIR = "/tmp/zoomcamp-results"
 # Taxi data is published for these months (both colours); later months answer HTTP 404.
 FIRST_TAXI_MONTH = (2019, 1)
 LAST_TAXI_MONTH = (2021, 7)
+
+# GCP (course flows 06-09): the course's key/value names, here Airflow Variables.
+GCP_CONN_ID = "google_cloud_default"
+GCP_PROJECT_ID_VAR = "GCP_PROJECT_ID"
+GCP_LOCATION_VAR = "GCP_LOCATION"
+GCP_BUCKET_NAME_VAR = "GCP_BUCKET_NAME"
+GCP_DATASET_VAR = "GCP_DATASET"
+# Defaults that fit the local emulators started by `make run` / `make test`.
+GCP_DEFAULTS = {
+    GCP_PROJECT_ID_VAR: "zoomcamp-local",
+    GCP_LOCATION_VAR: "europe-west2",
+    GCP_BUCKET_NAME_VAR: "zoomcamp-local-bucket",
+    GCP_DATASET_VAR: "zoomcamp",
+}

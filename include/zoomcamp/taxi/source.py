@@ -146,3 +146,51 @@ def describe_copy_error(file_name: str, exc: Exception) -> str:
     elif "extra data after last expected column" in primary:
         hint = " (the row has too many fields)"
     return f"{file_name}, {where}: {primary}{hint}; nothing was loaded"
+
+
+def checked_row_widths(chunks: Iterator[bytes], schema: TaxiSchema, file_name: str) -> Iterator[bytes]:
+    """Pass CSV chunks through, failing on the first row whose field count is not the schema's.
+
+    Used where no database parses the file before it is published (the GCS upload of flow 08), so
+    a short row never reaches BigQuery's "CSV table references column position 17" error.
+    """
+    expected = len(schema.columns) - 1  # commas per row; the course's files have no quoted fields
+    carry, lines_before = b"", 0
+    for chunk in chunks:
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        counts = [line.count(b",") for line in lines]
+        if counts and (min(counts) != expected or max(counts) != expected):
+            _raise_bad_width(file_name, lines, counts, expected, lines_before)
+        lines_before += len(lines)
+        yield chunk
+    if carry.strip() and carry.count(b",") != expected:
+        _raise_bad_width(file_name, [carry], [carry.count(b",")], expected, lines_before)
+
+
+def _raise_bad_width(file_name, lines, counts, expected, lines_before) -> None:
+    index = next(i for i, count in enumerate(counts) if count != expected and lines[i].strip())
+    found = counts[index] + 1
+    raise TaxiFileError(
+        f"{file_name}, line {lines_before + index + 1}: {found} fields where {expected + 1} are expected "
+        f"({'a truncated or corrupt file' if found < expected + 1 else 'extra fields'}); nothing was uploaded"
+    )
+
+
+def write_verified_csv(gz_path: Path, schema: TaxiSchema, file_name: str, dest: Path) -> tuple[int, int]:
+    """Decompress a downloaded month to `dest` after checking gzip, header and every row's width.
+
+    Returns (uncompressed bytes, data rows). `dest` is only complete when this returns.
+    """
+    size = 0
+    newlines = 0
+    partial = dest.with_name(dest.name + ".partial")
+    with open(partial, "wb") as out:
+        for chunk in checked_row_widths(verified_csv_chunks(gz_path, schema, file_name), schema, file_name):
+            size += len(chunk)
+            newlines += chunk.count(b"\n")
+            out.write(chunk)
+            last = chunk
+    partial.rename(dest)
+    rows = newlines - 1 + (0 if size == 0 or last.endswith(b"\n") else 1)
+    return size, rows

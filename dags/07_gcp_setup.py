@@ -1,0 +1,34 @@
+"""07_gcp_setup — create the course's bucket and dataset (course flow 07).
+
+Creates bucket `GCP_BUCKET_NAME` and dataset `GCP_DATASET` in `GCP_LOCATION`, project
+`GCP_PROJECT_ID` (Variables set by 06_gcp_kv), through connection `google_cloud_default`.
+Both steps succeed when the resource already exists, so the DAG can be run any number of times.
+"""
+from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyDatasetOperator
+from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
+from airflow.sdk import DAG
+
+from include.zoomcamp import config
+from include.zoomcamp.gcp import templates
+
+with DAG(
+    dag_id="07_gcp_setup",
+    schedule=None,
+    default_args={"gcp_conn_id": config.GCP_CONN_ID},
+    tags=[config.TAG],
+    doc_md=__doc__,
+):
+    create_bucket = GCSCreateBucketOperator(
+        task_id="create_gcs_bucket",
+        bucket_name=templates.BUCKET,
+        project_id=templates.PROJECT_ID,
+        location=templates.LOCATION,
+    )
+    create_dataset = BigQueryCreateEmptyDatasetOperator(
+        task_id="create_bq_dataset",
+        dataset_id=templates.DATASET,
+        project_id=templates.PROJECT_ID,
+        location=templates.LOCATION,
+        if_exists="ignore",
+    )
+    create_bucket >> create_dataset
