@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from devstack.__main__ import start_services, stop_services
+from devstack.__main__ import PORTS, start_services, stop_services
 from include.zoomcamp.taxi.schemas import YELLOW
 from tests.fixtures.taxi import FileServer, write_taxi_gz
 
@@ -121,7 +121,8 @@ def parse_times() -> dict[str, float]:
 
 def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-"))
-    os.environ["ZOOMCAMP_PG_PORT"] = "0"
+    for _, env_name, _ in PORTS:  # any free ports: a running `make run` is left alone
+        os.environ[env_name] = "0"
     try:
         env = start_services(root)
         uri = f"postgresql://root:root@127.0.0.1:{env['ZOOMCAMP_PG_PORT']}/ny_taxi"

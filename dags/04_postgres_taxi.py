@@ -10,7 +10,8 @@ from airflow.sdk import DAG
 
 from include.zoomcamp import config
 from include.zoomcamp.taxi.params import taxi_month_params
-from include.zoomcamp.taxi.postgres_tasks import TAXI_DEFAULT_ARGS, postgres_taxi_tasks
+from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
+from include.zoomcamp.taxi.postgres_tasks import postgres_taxi_tasks
 
 with DAG(
     dag_id="04_postgres_taxi",

@@ -5,31 +5,8 @@ the run's logical date (the course's `trigger.date`), so the run of 2019-03-01 l
 Catchup covers 2019-01 to 2021-07, the published months; `airflow backfill create` reruns any range.
 Timezone: env `ZOOMCAMP_TIMEZONE` (default UTC; the homework uses America/New_York).
 """
-from airflow.sdk import DAG
-from airflow.timetables.trigger import CronTriggerTimetable
+from include.zoomcamp.schedules import scheduled_taxi_dag
+from include.zoomcamp.taxi.postgres_tasks import postgres_taxi_tasks
 
-from include.zoomcamp import config
-from include.zoomcamp.schedules import MONTHLY_CRON, catchup_window, schedule_timezone
-from include.zoomcamp.taxi.postgres_tasks import TAXI_DEFAULT_ARGS, postgres_taxi_tasks
-
-
-def scheduled_taxi_dag(taxi: str) -> DAG:
-    start, end = catchup_window()
-    with DAG(
-        dag_id=f"05_postgres_taxi_scheduled_{taxi}",
-        schedule=CronTriggerTimetable(MONTHLY_CRON[taxi], timezone=schedule_timezone()),
-        start_date=start,
-        end_date=end,
-        catchup=True,
-        # Each run stages in its own temporary table, so two months may load at once.
-        max_active_runs=2,
-        default_args=TAXI_DEFAULT_ARGS,
-        tags=[config.TAG],
-        doc_md=__doc__,
-    ) as dag:
-        postgres_taxi_tasks(taxi=taxi)
-    return dag
-
-
-green = scheduled_taxi_dag("green")
-yellow = scheduled_taxi_dag("yellow")
+green = scheduled_taxi_dag("05_postgres_taxi_scheduled_green", "green", postgres_taxi_tasks, __doc__)
+yellow = scheduled_taxi_dag("05_postgres_taxi_scheduled_yellow", "yellow", postgres_taxi_tasks, __doc__)

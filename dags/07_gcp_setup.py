@@ -14,7 +14,7 @@ from include.zoomcamp.gcp import templates
 with DAG(
     dag_id="07_gcp_setup",
     schedule=None,
-    default_args={"gcp_conn_id": config.GCP_CONN_ID},
+    default_args={"gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False},
     tags=[config.TAG],
     doc_md=__doc__,
 ):

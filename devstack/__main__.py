@@ -10,37 +10,64 @@ import sys
 from pathlib import Path
 
 from devstack import settings
+from devstack.emulators import BigQueryEmulator, GcsEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
 STATE_FILE = "services.json"
+# (state key, environment variable to choose the port, conventional port)
+PORTS = (
+    ("pg_port", "ZOOMCAMP_PG_PORT", 5432),
+    ("api_port", "ZOOMCAMP_API_PORT", 8080),
+    ("gcs_port", "ZOOMCAMP_GCS_PORT", 9023),
+    ("bq_port", "ZOOMCAMP_BQ_PORT", 9050),
+    ("bq_grpc_port", "ZOOMCAMP_BQ_GRPC_PORT", 9060),
+)
 
 
 def _state_path(root: Path) -> Path:
     return root / STATE_FILE
 
 
+def _ports(root: Path) -> dict[str, int]:
+    """Ports of the services under `root`: reused while they run, else chosen afresh (preferred if free)."""
+    state_path = _state_path(root)
+    saved = json.loads(state_path.read_text()) if state_path.exists() else {}
+    if saved and EmbeddedPostgres(root / "postgres", saved["pg_port"]).is_running():
+        return saved
+    ports: dict[str, int] = {}
+    for key, env_name, preferred in PORTS:
+        wanted = int(os.environ.get(env_name, preferred) or 0)
+        port = free_port(wanted)
+        while port in ports.values():
+            port = free_port(0)
+        ports[key] = port
+    return ports
+
+
+def _services(root: Path, ports: dict[str, int]):
+    gcs = GcsEmulator("gcs-emulator", root / "gcs", ports["gcs_port"])
+    bigquery = BigQueryEmulator("bigquery-emulator", root / "bigquery", ports["bq_port"], ports["bq_grpc_port"], gcs)
+    return EmbeddedPostgres(root / "postgres", ports["pg_port"]), gcs, bigquery
+
+
 def start_services(root: Path) -> dict[str, str]:
     """Start (or reuse) the services under `root`; return the environment Airflow needs."""
     root.mkdir(parents=True, exist_ok=True)
-    state_path = _state_path(root)
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    pg_port = state.get("pg_port")
-    postgres = EmbeddedPostgres(root / "postgres", pg_port) if pg_port else None
-    if postgres is None or not postgres.is_running():
-        pg_port = free_port(int(os.environ.get("ZOOMCAMP_PG_PORT", 5432)))
-        postgres = EmbeddedPostgres(root / "postgres", pg_port)
+    ports = _ports(root)
+    postgres, gcs, bigquery = _services(root, ports)
+    _state_path(root).write_text(json.dumps(ports))
     postgres.start()
-    api_port = int(os.environ.get("ZOOMCAMP_API_PORT", 8080))
-    state_path.write_text(json.dumps({"pg_port": pg_port, "api_port": api_port}))
-    return settings.airflow_environment(root, pg_port, api_port)
+    gcs.start()
+    bigquery.start()
+    return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url)
 
 
 def stop_services(root: Path) -> None:
     state_path = _state_path(root)
     if not state_path.exists():
         return
-    state = json.loads(state_path.read_text())
-    EmbeddedPostgres(root / "postgres", state["pg_port"]).stop()
+    for service in reversed(_services(root, json.loads(state_path.read_text()))):
+        service.stop()
 
 
 def run_airflow(root: Path) -> int:
@@ -48,7 +75,8 @@ def run_airflow(root: Path) -> int:
     settings.write_env_file(env)
     full_env = {**os.environ, **env}
     airflow = str(Path(sys.executable).with_name("airflow"))
-    print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}")
+    print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
+          f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}")
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
     proc = subprocess.Popen([airflow, "standalone"], env=full_env)
@@ -74,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "services":
         env = start_services(root)
         settings.write_env_file(env)
-        print(f"Services up (PostgreSQL on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}); wrote {settings.ENV_FILE}")
+        print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "
+              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; wrote {settings.ENV_FILE}")
         return 0
     if args.command == "stop":
         stop_services(root)

@@ -24,7 +24,13 @@ def postgres_connection(port: int) -> dict:
             "login": "root", "password": "root", "schema": "ny_taxi"}
 
 
-def airflow_environment(root: Path, pg_port: int, api_port: int) -> dict[str, str]:
+def google_connection() -> dict:
+    # Anonymous credentials: the emulators need none, and no key is ever written to disk.
+    return {"conn_type": "google_cloud_platform",
+            "extra": {"is_anonymous": True, "project": config.GCP_DEFAULTS[config.GCP_PROJECT_ID_VAR]}}
+
+
+def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, bigquery_url: str) -> dict[str, str]:
     """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*, AIRFLOW_VAR_*)."""
     return {
         "AIRFLOW_HOME": str(root / "airflow"),
@@ -40,6 +46,12 @@ def airflow_environment(root: Path, pg_port: int, api_port: int) -> dict[str, st
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{api_port}/execution/",
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
         "AIRFLOW_VAR_" + config.TAXI_DATA_BASE_URL_VAR.upper(): config.DEFAULT_TAXI_DATA_BASE_URL,
+        "AIRFLOW_CONN_" + config.GCP_CONN_ID.upper(): json.dumps(google_connection()),
+        # Read by Google's own clients (storage and bigquery), so any tool reaches the emulators.
+        # GCP_* Variables are deliberately not set here: environment Variables would hide the
+        # values 06_gcp_kv stores; the DAGs' defaults already name the emulators' project.
+        "STORAGE_EMULATOR_HOST": gcs_url,
+        "BIGQUERY_EMULATOR_HOST": bigquery_url,
         "ZOOMCAMP_DATA_DIR": str(root),
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }

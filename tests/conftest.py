@@ -25,7 +25,10 @@ def pytest_configure(config):
     from devstack.__main__ import start_services
 
     _session_root = Path(tempfile.mkdtemp(prefix="zoomcamp-test-"))
-    os.environ["ZOOMCAMP_PG_PORT"] = os.environ.get("ZOOMCAMP_TEST_PG_PORT", "0") or "0"
+    from devstack.__main__ import PORTS
+
+    for _, env_name, _ in PORTS:  # any free ports: a running `make run` is left alone
+        os.environ[env_name] = "0"
     env = start_services(_session_root)
     env["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
     os.environ.update(env)
@@ -72,3 +75,15 @@ def dagbag():
 def run_dag(dag, **kwargs):
     """Run a DAG for real with `dag.test()` (tasks execute, XComs and states are stored)."""
     return dag.test(**kwargs)
+
+
+def logical_dates(dag) -> list:
+    """Every logical date the DAG's timetable produces between its start and end dates."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
+    dates, last = [], None
+    while (info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)):
+        dates.append(info.logical_date)
+        last = DataInterval(info.data_interval.start, info.data_interval.end)
+    return dates

@@ -5,29 +5,15 @@ import pendulum
 import pytest
 
 from include.zoomcamp.taxi.source import TaxiMonth
-from tests.conftest import run_dag
+from tests.conftest import logical_dates, run_dag
 from tests.fixtures.taxi import FileServer, write_taxi_gz
-
-
-def _logical_dates(dag):
-    from airflow.timetables.base import DataInterval, TimeRestriction
-
-    restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
-    dates, last = [], None
-    while True:
-        info = dag.timetable.next_dagrun_info(
-            last_automated_data_interval=last, restriction=restriction)
-        if info is None:
-            return dates
-        dates.append(info.logical_date)
-        last = DataInterval(info.data_interval.start, info.data_interval.end)
 
 
 @pytest.mark.parametrize(("taxi", "hour"), [("green", 9), ("yellow", 10)])
 def test_catchup_range_maps_each_month_to_its_file(dagbag, taxi, hour):
     dag = dagbag.get_dag(f"05_postgres_taxi_scheduled_{taxi}")
     assert dag.catchup is True
-    dates = _logical_dates(dag)
+    dates = logical_dates(dag)
     assert len(dates) == 31  # 2019-01 .. 2021-07
     assert all(d.day == 1 and d.hour == hour and d.minute == 0 for d in dates)
     files = [TaxiMonth.from_logical_date(taxi, d).file_name for d in dates]

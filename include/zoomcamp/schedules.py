@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pendulum
 
@@ -23,3 +24,29 @@ def catchup_window() -> tuple[pendulum.DateTime, pendulum.DateTime]:
     last_year, last_month = config.LAST_TAXI_MONTH
     return (pendulum.datetime(first_year, first_month, 1, tz=tz),
             pendulum.datetime(last_year, last_month, 1, 23, 59, tz=tz))
+
+
+def scheduled_taxi_dag(dag_id: str, taxi: str, add_tasks: Callable[..., None], doc_md: str, **dag_kwargs):
+    """A monthly twin of a manual taxi DAG: month from the logical date, catchup over the published months."""
+    from airflow.sdk import DAG
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
+
+    start, end = catchup_window()
+    default_args = {**TAXI_DEFAULT_ARGS, **dag_kwargs.pop("default_args", {})}
+    with DAG(
+        dag_id=dag_id,
+        schedule=CronTriggerTimetable(MONTHLY_CRON[taxi], timezone=schedule_timezone()),
+        start_date=start,
+        end_date=end,
+        catchup=True,
+        # Each run stages its month separately, so two months may load at once.
+        max_active_runs=2,
+        default_args=default_args,
+        tags=[config.TAG],
+        doc_md=doc_md,
+        **dag_kwargs,
+    ) as dag:
+        add_tasks(taxi=taxi)
+    return dag

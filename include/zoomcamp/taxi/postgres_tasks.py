@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 from airflow.sdk import get_current_context, task
@@ -11,14 +10,6 @@ from airflow.sdk import get_current_context, task
 from include.zoomcamp import config
 
 log = logging.getLogger(__name__)
-
-TAXI_DEFAULT_ARGS = {
-    # HTTP errors other than 404 and incomplete downloads are retried with exponential backoff.
-    "retries": 3,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
-}
 
 
 def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
@@ -49,19 +40,11 @@ def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
 
 def postgres_taxi_tasks(taxi: str | None = None) -> None:
     """Add the flow's tasks to the DAG being defined. `taxi` fixed means a scheduled twin."""
-    from include.zoomcamp.taxi.runs import labels, month_of_run
-
-    @task
-    def set_labels() -> dict:
-        """Resolve and validate the month; the returned labels show which file and taxi this run loads."""
-        run_labels = labels(month_of_run(get_current_context(), taxi))
-        log.info("file=%s taxi=%s", run_labels["file"], run_labels["taxi"])
-        return run_labels
+    from include.zoomcamp.taxi.common_tasks import BASE_URL, set_labels_task
+    from include.zoomcamp.taxi.runs import month_of_run
 
     @task
     def extract_and_load(base_url: str) -> dict:
         return load_taxi_month(month_of_run(get_current_context(), taxi), config.POSTGRES_CONN_ID, base_url)
 
-    base_url = "{{ var.value.get('%s', '%s') }}" % (config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
-    set_labels() >> extract_and_load(base_url)
-
+    set_labels_task(taxi) >> extract_and_load(BASE_URL)

@@ -1,0 +1,133 @@
+"""The GCS and BigQuery emulators on loopback, so flows 06-09 run without a cloud account.
+
+The DAGs do not know about them: Google's clients read STORAGE_EMULATOR_HOST and
+BIGQUERY_EMULATOR_HOST, and connection `google_cloud_default` uses anonymous credentials. The
+BigQuery emulator resolves `gs://bucket/object` under the GCS emulator's data directory, so load
+jobs from GCS read the objects the DAGs uploaded.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ID = "zoomcamp-local"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def wait_for_port(port: int, timeout: float = 60.0, what: str = "service", log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    tail = log.read_text()[-2000:] if log and log.exists() else ""
+    raise RuntimeError(f"{what} did not open 127.0.0.1:{port} within {timeout:.0f}s\n{tail}")
+
+
+def install_duckdb_spatial() -> None:
+    """Install DuckDB's spatial extension from the duckdb-extension-spatial wheel (no download)."""
+    import duckdb
+    import duckdb_extension_spatial
+
+    root = Path(duckdb_extension_spatial.__file__).parent / "extensions"
+    files = sorted(root.glob(f"v{duckdb.__version__}/spatial.duckdb_extension"))
+    if not files:
+        raise RuntimeError(f"duckdb-extension-spatial has no extension for DuckDB {duckdb.__version__} under {root}")
+    with duckdb.connect() as con:
+        con.execute(f"INSTALL '{files[0]}'")
+
+
+@dataclass
+class Emulator:
+    name: str
+    data_dir: Path
+    port: int
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.log"
+
+    def is_running(self) -> bool:
+        try:
+            os.kill(int(self.pid_file.read_text()), 0)
+            return True
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+
+    def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        wait_for_port(self.port, what=self.name, log=self.log_file)
+
+    def stop(self) -> None:
+        if not self.is_running():
+            return
+        pid = int(self.pid_file.read_text())
+        os.killpg(pid, signal.SIGTERM)
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+
+class GcsEmulator(Emulator):
+    """gcp-storage-emulator, objects kept on disk under <data_dir>/.cloudstorage/<bucket>/<object>."""
+
+    @property
+    def objects_root(self) -> Path:
+        return self.data_dir / ".cloudstorage"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if not self.is_running():
+            self._spawn([_bin("gcp-storage-emulator"), "-d", str(self.data_dir), "start",
+                         "--host", "127.0.0.1", "--port", str(self.port), "-q"])
+
+
+class BigQueryEmulator(Emulator):
+    """bqemulator (DuckDB-backed), persistent under data_dir; REST on `port`, gRPC on `grpc_port`."""
+
+    def __init__(self, name: str, data_dir: Path, port: int, grpc_port: int, gcs: GcsEmulator):
+        super().__init__(name, data_dir, port)
+        self.grpc_port = grpc_port
+        self.gcs = gcs
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        install_duckdb_spatial()
+        self._spawn(
+            [_bin("bqemulator"), "start", "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
+             "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port), "--persistent",
+             "--data-dir", str(self.data_dir), "--project", PROJECT_ID, "--log-level", "warning"],
+            env={"BQEMU_GCS_LOCAL_ROOT": str(self.gcs.objects_root)},
+        )

@@ -1,0 +1,34 @@
+"""Tasks shared by the Postgres (04/05) and BigQuery (08/09) taxi DAGs."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from airflow.sdk import get_current_context, task
+
+from include.zoomcamp import config
+from include.zoomcamp.taxi.runs import labels, month_of_run
+
+log = logging.getLogger(__name__)
+
+TAXI_DEFAULT_ARGS = {
+    # HTTP errors other than 404 and incomplete downloads are retried with exponential backoff.
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+BASE_URL = "{{ var.value.get('%s', '%s') }}" % (config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
+
+
+def set_labels_task(taxi: str | None):
+    """A task that resolves and validates the month; its XCom shows the course's labels (file, taxi)."""
+
+    @task(task_id="set_labels")
+    def set_labels() -> dict:
+        run_labels = labels(month_of_run(get_current_context(), taxi))
+        log.info("file=%s taxi=%s", run_labels["file"], run_labels["taxi"])
+        return run_labels
+
+    return set_labels()
