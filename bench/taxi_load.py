@@ -22,6 +22,7 @@ import psycopg
 
 from devstack.__main__ import PORTS, start_services, stop_services
 from include.zoomcamp.taxi.schemas import YELLOW
+from tests.fixtures.course_sql import course_load
 from tests.fixtures.taxi import FileServer, write_taxi_gz
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,30 +70,14 @@ def bare_copy(conn, csv_path: Path) -> float:
 
 
 def course_sequence(conn, csv_path: Path, file_name: str) -> float:
-    """The Kestra flow's statements: create, truncate, COPY into staging, UPDATE every row, MERGE."""
-    cols = ", ".join(f"{c.name} {c.pg_type}" for c in YELLOW.columns)
-    names = ", ".join(YELLOW.column_names)
-    conn.execute("CREATE SCHEMA IF NOT EXISTS course")
-    conn.execute("DROP TABLE IF EXISTS course.yellow_tripdata, course.yellow_tripdata_staging")
+    """The Kestra flow's statements, timed into a throw-away schema."""
+    conn.execute("DROP SCHEMA IF EXISTS course CASCADE")
 
-    def run():
-        conn.execute(f"CREATE TABLE IF NOT EXISTS course.yellow_tripdata (unique_row_id text, filename text, {cols})")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS course.yellow_tripdata_staging (unique_row_id text, filename text, {cols})")
-        conn.execute("TRUNCATE TABLE course.yellow_tripdata_staging")
-        with open(csv_path, "rb") as src, conn.cursor().copy(
-                f"COPY course.yellow_tripdata_staging ({names}) FROM STDIN (FORMAT csv, HEADER true)") as copy:
+    def chunks():
+        with open(csv_path, "rb") as src:
             while chunk := src.read(1 << 20):
-                copy.write(chunk)
-        conn.execute("""UPDATE course.yellow_tripdata_staging SET unique_row_id = md5(
-            COALESCE(CAST(VendorID AS text), '') || COALESCE(CAST(tpep_pickup_datetime AS text), '') ||
-            COALESCE(CAST(tpep_dropoff_datetime AS text), '') || COALESCE(PULocationID, '') ||
-            COALESCE(DOLocationID, '') || COALESCE(CAST(fare_amount AS text), '') ||
-            COALESCE(CAST(trip_distance AS text), '')), filename = %s""", (file_name,))
-        conn.execute(f"""MERGE INTO course.yellow_tripdata AS T USING course.yellow_tripdata_staging AS S
-            ON T.unique_row_id = S.unique_row_id WHEN NOT MATCHED THEN
-            INSERT (unique_row_id, filename, {names}) VALUES (S.unique_row_id, S.filename,
-            {', '.join('S.' + n for n in YELLOW.column_names)})""")
-    seconds = timed(run)
+                yield chunk
+    seconds = timed(lambda: course_load(conn, YELLOW, file_name, chunks(), "course"))
     conn.execute("DROP SCHEMA course CASCADE")
     return seconds
 

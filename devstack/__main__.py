@@ -70,24 +70,34 @@ def stop_services(root: Path) -> None:
         service.stop()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_airflow(root: Path) -> int:
+    # Ctrl-C and `kill` both stop Airflow and then the services (a parent shell may have set
+    # SIGINT to be ignored, e.g. for background jobs).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     env = start_services(root)
     settings.write_env_file(env)
-    full_env = {**os.environ, **env}
+    venv_bin = str(Path(sys.executable).parent)
+    # `airflow standalone` starts its components as `airflow ...` commands found on PATH.
+    full_env = {**os.environ, **env, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
     airflow = str(Path(sys.executable).with_name("airflow"))
     print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
           f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}")
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
-    proc = subprocess.Popen([airflow, "standalone"], env=full_env)
+    proc = subprocess.Popen([airflow, "standalone"], env=full_env, start_new_session=True)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         try:
-            return proc.wait(timeout=60)
+            return proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             return 130
     finally:
         stop_services(root)

@@ -38,6 +38,8 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Manual DAGs run as soon as they are triggered; scheduled ones start paused by themselves.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root:root@127.0.0.1:{pg_port}/airflow",
         "AIRFLOW__API__HOST": API_HOST,

@@ -13,6 +13,7 @@ import pytest
 from include.zoomcamp.taxi.schemas import GREEN, YELLOW
 from include.zoomcamp.taxi.source import TaxiMonth
 from tests.conftest import REPO_ROOT, run_dag
+from tests.fixtures.course_sql import course_load
 from tests.fixtures.taxi import FileServer, taxi_csv_lines, write_taxi_gz
 
 ROWS = 3000
@@ -111,24 +112,7 @@ def test_loads_a_month_and_a_rerun_adds_nothing(dagbag, pg, schema):
 
 
 def _course_sql_load(pg, schema, file_name, csv_text, target_schema):
-    """The Kestra flow's own sequence, written independently: typed staging, UPDATE md5, MERGE."""
-    cols = ", ".join(f"{c.name} {c.pg_type}" for c in schema.columns)
-    names = ", ".join(schema.column_names)
-    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {target_schema}")
-    pg.execute(f"CREATE TABLE IF NOT EXISTS {target_schema}.{schema.table} (unique_row_id text, filename text, {cols})")
-    pg.execute(f"DROP TABLE IF EXISTS {target_schema}.staging")
-    pg.execute(f"CREATE TABLE {target_schema}.staging (unique_row_id text, filename text, {cols})")
-    with pg.cursor().copy(f"COPY {target_schema}.staging ({names}) FROM STDIN (FORMAT csv, HEADER true)") as copy:
-        copy.write(csv_text)
-    pg.execute(f"""UPDATE {target_schema}.staging SET unique_row_id = md5(
-        COALESCE(CAST(VendorID AS text), '') || COALESCE(CAST({schema.pickup} AS text), '') ||
-        COALESCE(CAST({schema.dropoff} AS text), '') || COALESCE(PULocationID, '') ||
-        COALESCE(DOLocationID, '') || COALESCE(CAST(fare_amount AS text), '') ||
-        COALESCE(CAST(trip_distance AS text), '')), filename = %s""", (file_name,))
-    pg.execute(f"""MERGE INTO {target_schema}.{schema.table} AS T USING {target_schema}.staging AS S
-        ON T.unique_row_id = S.unique_row_id
-        WHEN NOT MATCHED THEN INSERT (unique_row_id, filename, {names})
-        VALUES (S.unique_row_id, S.filename, {', '.join('S.' + n for n in schema.column_names)})""")
+    course_load(pg, schema, file_name, [csv_text.encode()], target_schema)
 
 
 @pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])

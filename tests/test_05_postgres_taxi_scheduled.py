@@ -13,6 +13,7 @@ from tests.fixtures.taxi import FileServer, write_taxi_gz
 def test_catchup_range_maps_each_month_to_its_file(dagbag, taxi, hour):
     dag = dagbag.get_dag(f"05_postgres_taxi_scheduled_{taxi}")
     assert dag.catchup is True
+    assert dag.is_paused_upon_creation is True  # unpausing starts the catch-up deliberately
     dates = logical_dates(dag)
     assert len(dates) == 31  # 2019-01 .. 2021-07
     assert all(d.day == 1 and d.hour == hour and d.minute == 0 for d in dates)

@@ -41,6 +41,8 @@ def scheduled_taxi_dag(dag_id: str, taxi: str, add_tasks: Callable[..., None], d
         start_date=start,
         end_date=end,
         catchup=True,
+        # Unpausing starts the catch-up of every published month: a deliberate step, as in the course.
+        is_paused_upon_creation=True,
         # Each run stages its month separately, so two months may load at once.
         max_active_runs=2,
         default_args=default_args,
