@@ -72,6 +72,9 @@ def row_id_expression(schema: TaxiSchema) -> sql.Composable:
 
 def ensure_tables(conn, schema: TaxiSchema) -> None:
     table = final_table(schema)
+    # Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; the first runs of a
+    # catch-up start together, so they take turns here (the lock ends with the transaction).
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('zoomcamp_taxi_ddl'))")
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (unique_row_id text, filename text, {})").format(
         table, _columns_ddl(schema)))
     # Indexes the course's table lacks, harmless on a table the Kestra flow created: a btree on
