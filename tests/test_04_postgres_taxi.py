@@ -142,6 +142,45 @@ def test_switching_from_the_kestra_flow_gives_no_duplicates_and_no_missing_rows(
     assert kestra_ids and kestra_ids.isdisjoint(ours)
 
 
+def test_rows_shared_between_files_and_stray_pickups_are_merged_as_the_course_does(pg, pg_uri):
+    """Real files hold rows picked up in other months (or with no pickup) and rows repeated within a
+    file; the loader compares only with rows on the file's pickup days, so check it against the
+    course's MERGE over the whole table, row for row."""
+    import psycopg
+
+    from include.zoomcamp.taxi.postgres import load_month
+
+    header, *jan = taxi_csv_lines("yellow", 2018, 1, 200, seed=7)
+    feb = list(taxi_csv_lines("yellow", 2018, 2, 200, seed=7))[1:]
+    stray = jan[0].split(",")
+    stray[1], stray[2] = "2017-06-15 10:00:00", "2017-06-15 10:20:00"
+    no_pickup = jan[1].split(",")
+    no_pickup[1] = ""
+    jan += [",".join(stray), ",".join(no_pickup)]
+    # February's file repeats an in-month January row, the stray and the row without pickup
+    # (the course skips all three), and holds one of its own rows twice (the course keeps both).
+    feb += [jan[5], jan[-2], jan[-1], feb[3]]
+    files = {"yellow_tripdata_2018-01.csv": jan, "yellow_tripdata_2018-02.csv": feb}
+
+    reports = {}
+    for name, rows in files.items():
+        data = ("\n".join([header, *rows]) + "\n").encode()
+        with psycopg.connect(pg_uri) as conn:
+            reports[name] = load_month(conn, YELLOW, name, f"md5-of-{name}", [data])
+        course_load(pg, YELLOW, name, [data], "course_reference")
+    assert reports["yellow_tripdata_2018-01.csv"].rows_inserted == 202
+    assert reports["yellow_tripdata_2018-02.csv"].rows_inserted == 201
+
+    def ids(schema_name):
+        return sorted(pg.execute(
+            f"SELECT filename, unique_row_id, count(*) FROM {schema_name}.yellow_tripdata "
+            "WHERE filename = ANY(%s) GROUP BY 1, 2", (list(files),)).fetchall())
+    assert ids("public") == ids("course_reference")
+    indexes = {r[0] for r in pg.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'yellow_tripdata' "
+                                         "AND schemaname = 'public'")}
+    assert indexes and all("USING brin" in d for d in indexes), indexes
+
+
 def test_two_loads_at_once_of_different_and_same_months(pg, base_url):
     """Parallel runs (other month, and the same month twice) on a fresh database end with each row once."""
     from include.zoomcamp.config import POSTGRES_CONN_ID
