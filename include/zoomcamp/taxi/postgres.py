@@ -184,12 +184,17 @@ def _insert_new_rows(conn, schema: TaxiSchema, file_name: str) -> int:
     # A rerun that restores deleted rows compares with a whole month of ids; hash it in memory.
     conn.execute("SET LOCAL work_mem = '256MB'")
     _collect_existing_ids(conn, schema)
-    statement = sql.SQL(
-        "INSERT INTO {table} (unique_row_id, filename, {cols}) "
-        "SELECT s.unique_row_id, %s, {s_cols} FROM (SELECT {row_id} AS unique_row_id, * FROM staging) s "
-        "WHERE NOT EXISTS (SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)"
-    ).format(table=table, cols=_column_list(schema), s_cols=_column_list(schema, "s."),
-             row_id=row_id_expression(schema))
+    (any_existing,) = conn.execute("SELECT EXISTS (SELECT 1 FROM existing_ids)").fetchone()
+    new_rows = sql.SQL("SELECT {row_id} AS unique_row_id, * FROM staging").format(row_id=row_id_expression(schema))
+    if any_existing:
+        # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
+        source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
+                         "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(new_rows)
+    else:  # the usual first load of a month: nothing to compare with
+        source = sql.SQL("({}) s").format(new_rows)
+    statement = sql.SQL("INSERT INTO {table} (unique_row_id, filename, {cols}) SELECT s.unique_row_id, %s, {s_cols} "
+                        "FROM {source}").format(table=table, cols=_column_list(schema),
+                                                s_cols=_column_list(schema, "s."), source=source)
     with conn.cursor() as cur:
         cur.execute(statement, (file_name,))
         return cur.rowcount
