@@ -94,11 +94,11 @@ def ensure_tables(conn, schema: TaxiSchema) -> None:
     # summarise a load's new block ranges soon after it.
     # (Looked up first: CREATE INDEX takes a lock that would wait for another run's open load.)
     for column in (schema.pickup, "filename"):
-        index = sql.Identifier(f"{schema.table}_{column.lower()}_brin")
-        if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{schema.table}_{column.lower()}_brin",)).fetchone()[0]:
+        index = f"{schema.table}_{column.lower()}_brin"
+        if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{index}",)).fetchone()[0]:
             continue
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin ({}) WITH (autosummarize = on)").format(
-            index, table, _ident(column)))
+            sql.Identifier(index), table, _ident(column)))
     # Earlier versions kept a btree on unique_row_id; its upkeep cost more than the whole COPY.
     conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(
         sql.Identifier(SCHEMA, f"{schema.table}_unique_row_id_idx")))
