@@ -38,12 +38,16 @@ uri, url, file_name = sys.argv[1:4]
 month_schema = __import__('include.zoomcamp.taxi.schemas', fromlist=['YELLOW']).YELLOW
 start = time.perf_counter()
 with tempfile.TemporaryDirectory() as tmp:
-    dl = source.download(url, Path(tmp) / 'm.csv.gz')
+    downloaded = source.download(url, Path(tmp) / (file_name + '.gz'))
     with psycopg.connect(uri) as conn:
-        report = postgres.load_month(conn, month_schema, file_name, dl.md5,
-                                     source.verified_csv_chunks(dl.path, month_schema, file_name))
+        report = postgres.unchanged_load(conn, month_schema, file_name, downloaded.md5)
+        verified = time.perf_counter() - start
+        if report is None:
+            csv = source.verify_gz_file(downloaded, month_schema, file_name, Path(tmp) / file_name)
+            verified = time.perf_counter() - start
+            report = postgres.load_month(conn, month_schema, csv)
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "download_and_verify_seconds": verified, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   **report.as_dict()}))
 """
 

@@ -14,7 +14,7 @@ from include.zoomcamp.taxi.schemas import GREEN, YELLOW
 from include.zoomcamp.taxi.source import TaxiMonth
 from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures.course_sql import course_load
-from tests.fixtures.taxi import FileServer, taxi_csv_lines, write_taxi_gz
+from tests.fixtures.taxi import FileServer, taxi_csv_lines, verified_csv, write_taxi_gz
 
 ROWS = 3000
 
@@ -142,7 +142,7 @@ def test_switching_from_the_kestra_flow_gives_no_duplicates_and_no_missing_rows(
     assert kestra_ids and kestra_ids.isdisjoint(ours)
 
 
-def test_rows_shared_between_files_and_stray_pickups_are_merged_as_the_course_does(pg, pg_uri):
+def test_rows_shared_between_files_and_stray_pickups_are_merged_as_the_course_does(pg, pg_uri, tmp_path):
     """Real files hold rows picked up in other months (or with no pickup) and rows repeated within a
     file; the loader compares only with rows on the file's pickup days, so check it against the
     course's MERGE over the whole table, row for row."""
@@ -164,10 +164,10 @@ def test_rows_shared_between_files_and_stray_pickups_are_merged_as_the_course_do
 
     reports = {}
     for name, rows in files.items():
-        data = ("\n".join([header, *rows]) + "\n").encode()
+        text = "\n".join([header, *rows]) + "\n"
         with psycopg.connect(pg_uri) as conn:
-            reports[name] = load_month(conn, YELLOW, name, f"md5-of-{name}", [data])
-        course_load(pg, YELLOW, name, [data], "course_reference")
+            reports[name] = load_month(conn, YELLOW, verified_csv(tmp_path, YELLOW, name, text))
+        course_load(pg, YELLOW, name, [text.encode()], "course_reference")
     assert reports["yellow_tripdata_2018-01.csv"].rows_inserted == 202
     assert reports["yellow_tripdata_2018-02.csv"].rows_inserted == 201
 
@@ -214,7 +214,7 @@ def test_two_loads_at_once_of_different_and_same_months(pg, base_url):
     [
         ("01", "is truncated: the gzip stream ends before its end marker"),
         ("02", "unexpected header"),
-        ("03", "line 58: missing data for column"),
+        ("03", "line 58: 14 fields where 18 are expected"),
         ("11", "answered HTTP 404"),
     ],
     ids=["truncated-gzip", "wrong-header", "short-row", "not-published"],
@@ -254,36 +254,44 @@ def test_invalid_params_are_rejected_before_any_work(dagbag, pg, conf):
 
 
 def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url):
-    """SIGKILL the loader while its COPY is streaming: nothing of the month reaches the final table."""
-    path = write_taxi_gz(tmp_path, "green", 2019, 5, 200_000)
+    """SIGKILL the loader while its COPY streams into the final table: the month's rows vanish with it."""
+    text = "\n".join(taxi_csv_lines("green", 2019, 5, 100_000)) + "\n"
+    csv = verified_csv(tmp_path, GREEN, "green_tripdata_2019-05.csv", text)
     before = _count(pg, "green_tripdata")
     script = (
-        "import sys, time, signal, os\n"
-        "from pathlib import Path\n"
+        "import os, pickle, sys, time\n"
         "import psycopg\n"
-        "from include.zoomcamp.taxi import postgres, source\n"
+        "from include.zoomcamp.taxi import postgres\n"
         "from include.zoomcamp.taxi.schemas import GREEN\n"
-        "def slow(chunks):\n"
-        "    for i, c in enumerate(chunks):\n"
-        "        yield c\n"
-        "        if i == 3:\n"
-        "            print('copying', flush=True); time.sleep(60)\n"
-        f"conn = psycopg.connect(os.environ['URI'])\n"
-        f"p = Path({str(path)!r}); f = 'green_tripdata_2019-05.csv'\n"
-        "postgres.load_month(conn, GREEN, f, 'x', slow(source.verified_csv_chunks(p, GREEN, f)))\n"
+        "write = psycopg.Copy.write\n"
+        "calls = []\n"
+        "def slow_write(self, data):\n"  # pause mid-stream, once some rows are in
+        "    write(self, data)\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 3:\n"
+        "        print('copying', flush=True); time.sleep(60)\n"
+        "psycopg.Copy.write = slow_write\n"
+        "csv = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "postgres.load_month(psycopg.connect(os.environ['URI']), GREEN, csv)\n"
     )
+    import pickle
+
     uri = f"postgresql://root:root@127.0.0.1:{os.environ['ZOOMCAMP_PG_PORT']}/ny_taxi"
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(csv).hex()], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.stdout.readline().strip() == "copying"
+    copying_into = pg.execute("SELECT query FROM pg_stat_activity WHERE query LIKE 'COPY %%' "
+                              "AND pid <> pg_backend_pid()").fetchall()
+    assert any('"public"."green_tripdata"' in q for (q,) in copying_into), copying_into
     proc.kill()
     proc.wait()
-    assert _count(pg, "green_tripdata") == before
-    assert _count(pg, "green_tripdata", "green_tripdata_2019-05.csv") == 0
-    # The server notices the dead client and rolls its transaction back; its temp staging goes with it.
+    # The server notices the dead client and rolls its transaction back.
     for _ in range(100):
-        active = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY staging%%'").fetchone()[0]
+        active = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY %%' "
+                            "AND pid <> pg_backend_pid()").fetchone()[0]
         if active == 0:
             break
         time.sleep(0.1)
     assert active == 0
+    assert _count(pg, "green_tripdata") == before
+    assert _count(pg, "green_tripdata", "green_tripdata_2019-05.csv") == 0

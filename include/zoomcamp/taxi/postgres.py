@@ -1,43 +1,52 @@
 """Load one verified month into the course's Postgres table, once, atomically.
 
 The course's SQL sequence is: COPY into a shared staging table, UPDATE every staging row with its
-unique_row_id and filename, MERGE the new ids into the final table. Here the same result comes from:
+unique_row_id and filename, MERGE the new ids into the final table; every row is written twice.
+Here the same result comes, in one transaction per month, from one of two paths:
 
-1. COPY the verified CSV into a temporary staging table private to this run (parallel runs for
-   other or the same month never share it; a killed run leaves nothing behind);
-2. under a per-table advisory lock (so concurrent runs of the same month cannot both insert), collect
-   the ids the final table already holds for the pickup days present in the file, then one
-   INSERT ... SELECT that computes unique_row_id exactly as the course does (md5 over the seven
-   fields as Postgres renders them) and inserts only ids not among them;
-3. a row in `zoomcamp_loads` recording the file's checksum, so a rerun of an unchanged file that is
-   still fully in the table is recognised without copying it again.
+- one pass (a month loaded for the first time, the usual case): DuckDB computes each row's
+  unique_row_id from the CSV text beside the COPY (see row_ids.py), so rows go straight into the
+  final table; then, under a per-table advisory lock, rows of this transaction whose id the table
+  already held are deleted again (usually none: only rows shared with another month's file);
+- through staging (the file's rows are partly there already, or the file is not plain text): COPY
+  into a temporary staging table, then, under the lock, one INSERT ... SELECT that computes the ids
+  in Postgres and inserts only those not already present.
 
-All of it is one transaction: the final table either gets the month or stays as it was.
+Either way the final table either gets the month or stays as it was (a killed run rolls back), and
+`zoomcamp_loads` records the file's checksum so a rerun of an unchanged file that is still fully in
+the table is recognised (`unchanged_load`) without even decompressing it.
 
-Why pickup days: the course's MERGE compares ids with every row of the final table. Equal ids come
-from equal field texts, so a row that already holds a new row's id has the same pickup time; the
-rows to compare with are the ones on the file's pickup days (plus rows without a pickup). A BRIN
-index on the pickup column finds them without reading other months, where a btree on
-unique_row_id would cost a random insertion per row into an index as large as the whole table.
+Which rows can hold a new row's id: equal ids come from equal field texts, so such a row has the
+same pickup time; the rows to compare with are the ones on the file's pickup days (plus rows without
+a pickup). A BRIN index on the pickup column finds them without reading other months, where a btree
+on unique_row_id would cost a random insertion per row into an index as large as the whole table.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
+import duckdb
+import psycopg
 from psycopg import sql
 
+from include.zoomcamp.taxi.row_ids import annotated_rows, row_id_field_names
 from include.zoomcamp.taxi.schemas import TaxiSchema
-from include.zoomcamp.taxi.source import TaxiFileError, describe_copy_error
+from include.zoomcamp.taxi.source import TaxiFileError, VerifiedCsv, describe_copy_error
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "public"
 LEDGER = sql.Identifier(SCHEMA, "zoomcamp_loads")
-# The seven fields of the course's unique_row_id, in its order; casts as in the course.
-ROW_ID_FIELDS = ("VendorID", "{pickup}", "{dropoff}", "PULocationID", "DOLocationID", "fare_amount", "trip_distance")
 # Beyond this many separate runs of pickup days (a file full of wild dates), compare with the whole
 # table, as the course does, rather than build a long OR of ranges.
 MAX_PICKUP_RANGES = 64
+# Rows written by this transaction (it must not run inside a savepoint, see load_month).
+MINE = sql.SQL("xmin = pg_current_xact_id()::xid")
+NOT_MINE = sql.SQL("xmin <> pg_current_xact_id()::xid")
 
 
 @dataclass
@@ -74,10 +83,7 @@ def final_table(schema: TaxiSchema) -> sql.Identifier:
 
 def row_id_expression(schema: TaxiSchema) -> sql.Composable:
     """md5(coalesce(VendorID::text,'') || coalesce(<pickup>::text,'') || ...), as the course computes it."""
-    parts = []
-    for field in ROW_ID_FIELDS:
-        name = field.format(pickup=schema.pickup, dropoff=schema.dropoff)
-        parts.append(sql.SQL("coalesce({}::text, '')").format(_ident(name)))
+    parts = [sql.SQL("coalesce({}::text, '')").format(_ident(name)) for name in row_id_field_names(schema)]
     return sql.SQL("md5({})").format(sql.SQL(" || ").join(parts))
 
 
@@ -108,123 +114,210 @@ def ensure_tables(conn, schema: TaxiSchema) -> None:
         "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (table_name, filename))").format(LEDGER))
 
 
-def _unchanged_and_complete(conn, schema: TaxiSchema, file_name: str, content_md5: str) -> LoadReport | None:
-    row = conn.execute(sql.SQL(
-        "SELECT content_md5, uncompressed_bytes, rows_in_file, rows_with_filename FROM {} "
-        "WHERE table_name = %s AND filename = %s").format(LEDGER), (schema.table, file_name)).fetchone()
-    if row is None or row[0] != content_md5:
-        return None
-    (present,) = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE filename = %s").format(
-        final_table(schema)), (file_name,)).fetchone()
-    if present != row[3]:
-        return None  # rows were deleted since: take the full path, which restores them
+def unchanged_load(conn, schema: TaxiSchema, file_name: str, content_md5: str) -> LoadReport | None:
+    """The report of an earlier load of this very file when all its rows are still in the table.
+
+    Then there is nothing to do (not even to decompress the file); otherwise None.
+    """
+    with conn.transaction():
+        ensure_tables(conn, schema)
+        row = conn.execute(sql.SQL(
+            "SELECT content_md5, uncompressed_bytes, rows_in_file, rows_with_filename FROM {} "
+            "WHERE table_name = %s AND filename = %s").format(LEDGER), (schema.table, file_name)).fetchone()
+        if row is None or row[0] != content_md5:
+            return None
+        if _rows_with_filename(conn, schema, file_name) != row[3]:
+            return None  # rows were deleted since: a load restores them
     return LoadReport(file_name, schema.table, row[1], row[2], 0, skipped_unchanged=True)
 
 
-def _copy_into_staging(conn, schema: TaxiSchema, file_name: str, csv_chunks: Iterable[bytes]) -> tuple[int, int]:
+def _rows_with_filename(conn, schema: TaxiSchema, file_name: str, extra: sql.Composable = sql.SQL("true")) -> int:
+    return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE filename = %s AND {}").format(
+        final_table(schema), extra), (file_name,)).fetchone()[0]
+
+
+def _why_not_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> str | None:
+    """None when the one-pass load applies, otherwise the reason it does not."""
+    if not csv.plain:
+        return "the file has quoted fields, backslashes or carriage returns"
+    datestyle = conn.execute("SHOW DateStyle").fetchone()[0]
+    float_digits = int(conn.execute("SHOW extra_float_digits").fetchone()[0])
+    if not datestyle.startswith("ISO") or float_digits < 1:
+        return f"the server renders values differently (DateStyle {datestyle}, extra_float_digits {float_digits})"
+    if _rows_with_filename(conn, schema, csv.file_name):
+        return "rows of this file are already in the table (only the missing ones are inserted)"
+    return None
+
+
+def _copy_file(conn, copy_sql: sql.Composable, path: Path) -> int:
+    with conn.cursor() as cur, open(path, "rb") as src:
+        with cur.copy(copy_sql) as copy:
+            while chunk := src.read(1 << 20):
+                copy.write(chunk)
+        return cur.rowcount
+
+
+def _create_staging(conn, schema: TaxiSchema) -> None:
     conn.execute(sql.SQL("CREATE TEMP TABLE staging ({}) ON COMMIT DROP").format(_columns_ddl(schema)))
-    copy_sql = sql.SQL("COPY staging ({}) FROM STDIN (FORMAT csv, HEADER true)").format(_column_list(schema))
-    total = 0
-    with conn.cursor() as cur:
-        try:
-            with cur.copy(copy_sql) as copy:
-                for chunk in csv_chunks:
-                    total += len(chunk)
-                    copy.write(chunk)
-        except TaxiFileError:
-            raise
-        except Exception as exc:  # psycopg reports short rows, extra fields and bad values here
-            if getattr(exc, "sqlstate", None) is None:
-                raise
-            raise TaxiFileError(describe_copy_error(file_name, exc)) from None
-        return total, cur.rowcount
 
 
-def _pickup_day_ranges(conn, schema: TaxiSchema) -> tuple[list[tuple[datetime, datetime]], bool] | None:
-    """The staged rows' pickup days merged into [start, end) ranges, and whether any pickup is empty.
+def _staging_copy_sql(schema: TaxiSchema, header: bool) -> sql.Composable:
+    return sql.SQL("COPY staging ({}) FROM STDIN (FORMAT csv, HEADER {})").format(
+        _column_list(schema), sql.SQL("true" if header else "false"))
 
-    None when the days are too scattered to be worth ranges (then the whole table is compared).
+
+def _staged_pickup_days(conn, schema: TaxiSchema) -> set[date | None]:
+    return {row[0] for row in conn.execute(sql.SQL("SELECT DISTINCT {}::date FROM staging").format(
+        _ident(schema.pickup)))}
+
+
+def _pickup_condition(schema: TaxiSchema, days: Iterable[date | None]) -> sql.Composable:
+    """Rows picked up on one of `days` (None: rows without a pickup), as merged [start, end) ranges.
+
+    Too scattered days give `true`: compare with the whole table, as the course does.
     """
-    found = [row[0] for row in conn.execute(sql.SQL("SELECT DISTINCT {}::date FROM staging").format(
-        _ident(schema.pickup)))]
-    has_null = None in found
-    days = sorted(day for day in found if day is not None)
+    pickup = _ident(schema.pickup)
+    days = set(days)
     ranges: list[list[date]] = []
-    for day in days:
+    for day in sorted(d for d in days if d is not None):
         if ranges and day == ranges[-1][1]:
             ranges[-1][1] = day + timedelta(days=1)
         else:
             ranges.append([day, day + timedelta(days=1)])
     if len(ranges) > MAX_PICKUP_RANGES:
-        return None
-    return [(datetime.combine(a, time()), datetime.combine(b, time())) for a, b in ranges], has_null
+        return sql.SQL("true")
+    conditions = [sql.SQL("({col} >= {a} AND {col} < {b})").format(
+        col=pickup, a=sql.Literal(datetime.combine(a, time())), b=sql.Literal(datetime.combine(b, time())))
+        for a, b in ranges]
+    if None in days:
+        conditions.append(sql.SQL("{} IS NULL").format(pickup))
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(conditions)) if conditions else sql.SQL("false")
 
 
-def _collect_existing_ids(conn, schema: TaxiSchema) -> None:
-    """TEMP table existing_ids: ids of final-table rows that a staged row could equal (see module doc)."""
-    pickup = _ident(schema.pickup)
-    found = _pickup_day_ranges(conn, schema)
-    if found is None:
-        where = sql.SQL("true")
-    else:
-        ranges, has_null = found
-        conditions = [sql.SQL("({col} >= {a} AND {col} < {b})").format(col=pickup, a=sql.Literal(a), b=sql.Literal(b))
-                      for a, b in ranges]
-        if has_null:
-            conditions.append(sql.SQL("{} IS NULL").format(pickup))
-        where = sql.SQL(" OR ").join(conditions) if conditions else sql.SQL("false")
-    conn.execute(sql.SQL("CREATE TEMP TABLE existing_ids ON COMMIT DROP AS SELECT unique_row_id FROM {} WHERE {}").format(
-        final_table(schema), where))
-    conn.execute("ANALYZE existing_ids")
-
-
-def _insert_new_rows(conn, schema: TaxiSchema, file_name: str) -> int:
-    table = final_table(schema)
+def _lock_table(conn, schema: TaxiSchema) -> None:
+    """Loads of one table compare and insert in turn (other months still copy in parallel)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{SCHEMA}.{schema.table}",))
+
+
+def _collect_existing_ids(conn, schema: TaxiSchema, on_days: sql.Composable) -> bool:
+    """TEMP table existing_ids: ids of rows (from before this transaction) a new row could equal."""
     # A rerun that restores deleted rows compares with a whole month of ids; hash it in memory.
     conn.execute("SET LOCAL work_mem = '256MB'")
-    _collect_existing_ids(conn, schema)
-    (any_existing,) = conn.execute("SELECT EXISTS (SELECT 1 FROM existing_ids)").fetchone()
-    new_rows = sql.SQL("SELECT {row_id} AS unique_row_id, * FROM staging").format(row_id=row_id_expression(schema))
-    if any_existing:
-        # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
-        source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
-                         "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(new_rows)
-    else:  # the usual first load of a month: nothing to compare with
-        source = sql.SQL("({}) s").format(new_rows)
-    statement = sql.SQL("INSERT INTO {table} (unique_row_id, filename, {cols}) SELECT s.unique_row_id, %s, {s_cols} "
-                        "FROM {source}").format(table=table, cols=_column_list(schema),
-                                                s_cols=_column_list(schema, "s."), source=source)
+    conn.execute(sql.SQL("CREATE TEMP TABLE existing_ids ON COMMIT DROP AS "
+                         "SELECT unique_row_id FROM {} WHERE {} AND {}").format(final_table(schema), on_days, NOT_MINE))
+    conn.execute("ANALYZE existing_ids")
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM existing_ids)").fetchone()[0]
+
+
+def _insert_sql(schema: TaxiSchema, source: sql.Composable) -> sql.Composable:
+    """INSERT the rows of `source` (staging columns plus unique_row_id) with the file name (%s)."""
+    return sql.SQL("INSERT INTO {table} (unique_row_id, filename, {cols}) SELECT s.unique_row_id, %s, {s_cols} "
+                   "FROM {source}").format(table=final_table(schema), cols=_column_list(schema),
+                                           s_cols=_column_list(schema, "s."), source=source)
+
+
+def _staged_rows_with_ids(schema: TaxiSchema) -> sql.Composable:
+    return sql.SQL("SELECT {row_id} AS unique_row_id, * FROM staging").format(row_id=row_id_expression(schema))
+
+
+def _execute(conn, statement: sql.Composable, params=()) -> int:
     with conn.cursor() as cur:
-        cur.execute(statement, (file_name,))
+        cur.execute(statement, params)
         return cur.rowcount
 
 
-def _record_load(conn, schema: TaxiSchema, report: LoadReport, content_md5: str) -> None:
-    (present,) = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE filename = %s").format(
-        final_table(schema)), (report.file,)).fetchone()
+def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, int]:
+    """COPY rows with their ids into the final table, then take back those already present.
+
+    Returns (rows inserted, rows with this file name).
+    """
+    table = final_table(schema)
+    copy_sql = sql.SQL("COPY {} ({}, unique_row_id, filename) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
+        table, _column_list(schema))
+    leftover_path = csv.path.with_name(csv.path.name + ".leftover")
+    try:
+        with annotated_rows(csv.path, schema, csv.file_name, leftover_path) as (batches, summary), \
+                conn.cursor() as cur:
+            with cur.copy(copy_sql) as copy:
+                for batch in batches:
+                    copy.write(batch)
+            inserted = cur.rowcount
+        days: set[date | None] = {date.fromisoformat(d) if d else None for d in summary.pickup_days - {None}}
+        if summary.leftover_rows:  # spelled differently than Postgres renders them: Postgres hashes them
+            _create_staging(conn, schema)
+            _copy_file(conn, _staging_copy_sql(schema, header=False), leftover_path)
+            days |= _staged_pickup_days(conn, schema)
+            inserted += _execute(conn, _insert_sql(schema, sql.SQL("({}) s").format(_staged_rows_with_ids(schema))),
+                                 (csv.file_name,))
+    finally:
+        leftover_path.unlink(missing_ok=True)
+    _lock_table(conn, schema)
+    on_days = _pickup_condition(schema, days)
+    if not _collect_existing_ids(conn, schema, on_days):
+        return inserted, inserted
+    inserted -= _execute(conn, sql.SQL(
+        "DELETE FROM {} WHERE {} AND {} AND unique_row_id IN (SELECT unique_row_id FROM existing_ids)").format(
+        table, on_days, MINE))
+    return inserted, inserted + _rows_with_filename(conn, schema, csv.file_name, NOT_MINE)
+
+
+def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, int]:
+    """COPY into staging, then insert the rows whose id is not present yet. Returns as above."""
+    _create_staging(conn, schema)
+    try:
+        _copy_file(conn, _staging_copy_sql(schema, header=True), csv.path)
+    except Exception as exc:  # a value Postgres rejects: name the file and the line
+        if getattr(exc, "sqlstate", None) is None:
+            raise
+        raise TaxiFileError(describe_copy_error(csv.file_name, exc)) from None
+    _lock_table(conn, schema)
+    any_existing = _collect_existing_ids(conn, schema, _pickup_condition(schema, _staged_pickup_days(conn, schema)))
+    if any_existing:
+        # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
+        source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
+                         "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(
+            _staged_rows_with_ids(schema))
+    else:  # nothing to compare with
+        source = sql.SQL("({}) s").format(_staged_rows_with_ids(schema))
+    inserted = _execute(conn, _insert_sql(schema, source), (csv.file_name,))
+    return inserted, _rows_with_filename(conn, schema, csv.file_name)
+
+
+def _record_load(conn, schema: TaxiSchema, report: LoadReport, content_md5: str, rows_with_filename: int) -> None:
     conn.execute(sql.SQL(
         "INSERT INTO {} (table_name, filename, content_md5, uncompressed_bytes, rows_in_file, rows_with_filename) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (table_name, filename) DO UPDATE SET "
         "content_md5 = EXCLUDED.content_md5, uncompressed_bytes = EXCLUDED.uncompressed_bytes, "
         "rows_in_file = EXCLUDED.rows_in_file, rows_with_filename = EXCLUDED.rows_with_filename, "
         "loaded_at = now()").format(LEDGER),
-        (schema.table, report.file, content_md5, report.uncompressed_bytes, report.rows_in_file, present))
+        (schema.table, report.file, content_md5, report.uncompressed_bytes, report.rows_in_file, rows_with_filename))
 
 
-def load_month(conn, schema: TaxiSchema, file_name: str, content_md5: str, csv_chunks: Iterable[bytes]) -> LoadReport:
-    """Load `csv_chunks` (a verified CSV with header) into the final table in one transaction.
+def load_month(conn, schema: TaxiSchema, csv: VerifiedCsv) -> LoadReport:
+    """Load a verified CSV into the final table in one transaction.
 
-    `conn` is a psycopg 3 connection (PostgresHook(...).get_conn() in Airflow).
+    `conn` is a psycopg 3 connection (PostgresHook(...).get_conn() in Airflow) with no transaction
+    open: the one-pass path tells its own rows by their xmin, which a savepoint would change.
     """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise ValueError("load_month needs a connection with no transaction open")
     with conn.transaction():
         ensure_tables(conn, schema)
+        why_not = _why_not_one_pass(conn, schema, csv)
+    if why_not is None:
+        try:
+            with conn.transaction():
+                return _finish(conn, schema, csv, _load_in_one_pass(conn, schema, csv))
+        except (psycopg.errors.DataError, duckdb.Error) as exc:
+            # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
+            why_not = f"the one-pass load stopped on a value ({str(exc).splitlines()[0]})"
+    log.info("Loading %s through a staging table: %s", csv.file_name, why_not)
     with conn.transaction():
-        unchanged = _unchanged_and_complete(conn, schema, file_name, content_md5)
-        if unchanged is not None:
-            return unchanged
-        size, rows = _copy_into_staging(conn, schema, file_name, csv_chunks)
-        inserted = _insert_new_rows(conn, schema, file_name)
-        report = LoadReport(file_name, schema.table, size, rows, inserted)
-        _record_load(conn, schema, report, content_md5)
+        return _finish(conn, schema, csv, _load_through_staging(conn, schema, csv))
+
+
+def _finish(conn, schema: TaxiSchema, csv: VerifiedCsv, counts: tuple[int, int]) -> LoadReport:
+    inserted, rows_with_filename = counts
+    report = LoadReport(csv.file_name, schema.table, csv.uncompressed_bytes, csv.rows, inserted)
+    _record_load(conn, schema, report, csv.content_md5, rows_with_filename)
     return report

@@ -24,8 +24,11 @@ def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
             downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
             conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
             try:
-                chunks = source.verified_csv_chunks(downloaded.path, month.schema, month.file_name)
-                report = postgres.load_month(conn, month.schema, month.file_name, downloaded.md5, chunks)
+                report = postgres.unchanged_load(conn, month.schema, month.file_name, downloaded.md5)
+                if report is None:
+                    csv = source.verify_gz_file(downloaded, month.schema, month.file_name,
+                                                Path(workdir) / month.file_name)
+                    report = postgres.load_month(conn, month.schema, csv)
             finally:
                 conn.close()
         except source.TaxiFileTruncated:

@@ -1,22 +1,25 @@
 """Which file a month is, where it is published, and how it is read safely.
 
-The download goes to a local .gz file in bounded chunks (memory does not grow with file size);
-`verified_csv_chunks` then decompresses it in chunks, checking the gzip stream is complete and the
-header is the expected one. Row widths are checked by the loader's COPY, whose errors
-`describe_copy_error` turns into a message that names the file and the line.
+`download` streams the published .gz to disk with its checksum (a rerun of an unchanged file can
+stop there); `verify_gz_file` decompresses it into a local CSV, checking on the way that the gzip
+stream is complete, that the header is the expected one and that every row has the schema's number
+of fields. Memory stays bounded (chunks of 256 KiB) whatever the file size, and the CSV only gets
+its final name once all of it has passed: nothing downstream sees an unverified file.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
+
+from zlib_ng import zlib_ng
 
 from include.zoomcamp.taxi.schemas import TaxiSchema, schema_for
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 18
 YEAR_PATTERN = re.compile(r"^\d{4}$")
 MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
 
@@ -64,6 +67,25 @@ class TaxiMonth:
 
 
 @dataclass(frozen=True)
+class VerifiedCsv:
+    """A month's CSV on local disk, checked from end to end."""
+
+    path: Path
+    file_name: str
+    content_md5: str  # of the published .gz: a rerun of an unchanged file is recognised by it
+    compressed_bytes: int
+    uncompressed_bytes: int
+    rows: int
+    # No quotes, backslashes, carriage returns or control byte 0x01: every line is its fields joined
+    # by commas, so it can be handled as plain text (the course's files are all like this).
+    plain: bool
+
+
+# Bytes whose presence anywhere makes a file not `plain`.
+NOT_PLAIN = (b'"', b"\\", b"\r", b"\x01")
+
+
+@dataclass(frozen=True)
 class Download:
     path: Path
     md5: str
@@ -91,34 +113,63 @@ def download(url: str, dest: Path, timeout: float = 60.0) -> Download:
     return Download(dest, digest.hexdigest(), size)
 
 
-def gunzip_chunks(path: Path) -> Iterator[bytes]:
-    """Decompress a (possibly multi-member) gzip file in chunks; fail clearly if it is cut short."""
-    decompressor = zlib.decompressobj(wbits=47)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            while chunk:
-                try:
-                    data = decompressor.decompress(chunk)
-                except zlib.error as exc:
-                    raise TaxiFileError(f"{path.name} is not a valid gzip file ({exc})") from None
-                if data:
-                    yield data
-                chunk = decompressor.unused_data if decompressor.eof else b""
-                if chunk:
-                    decompressor = zlib.decompressobj(wbits=47)
+def verify_gz_file(downloaded: Download, schema: TaxiSchema, file_name: str, dest: Path) -> VerifiedCsv:
+    """Decompress a downloaded month to `dest`, checking gzip, header and every row's width.
+
+    `dest` only gets its name once all of the file has passed; a failure raises TaxiFileError
+    (TaxiFileTruncated when a fresh download may fix it) and leaves no CSV behind.
+    """
+    def chunks():
+        with open(downloaded.path, "rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+
+    csv_chunks = checked_row_widths(_checked_header(_gunzip(chunks(), file_name), schema, file_name),
+                                    schema, file_name)
+    size = newlines = 0
+    plain, last = True, b""
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        with open(partial, "wb") as out:
+            for chunk in csv_chunks:
+                size += len(chunk)
+                newlines += chunk.count(b"\n")
+                plain = plain and not any(byte in chunk for byte in NOT_PLAIN)
+                out.write(chunk)
+                last = chunk
+        partial.rename(dest)
+    finally:
+        partial.unlink(missing_ok=True)
+    rows = newlines - 1 + (0 if size == 0 or last.endswith(b"\n") else 1)
+    return VerifiedCsv(dest, file_name, downloaded.md5, downloaded.compressed_bytes, size, rows, plain)
+
+
+def _gunzip(chunks: Iterable[bytes], file_name: str) -> Iterator[bytes]:
+    """Decompress a (possibly multi-member) gzip stream; fail clearly if it is cut short."""
+    decompressor = zlib_ng.decompressobj(wbits=47)
+    for chunk in chunks:
+        while chunk:
+            try:
+                data = decompressor.decompress(chunk)
+            except zlib_ng.error as exc:
+                raise TaxiFileError(f"{file_name}.gz is not a valid gzip file ({exc})") from None
+            if data:
+                yield data
+            chunk = decompressor.unused_data if decompressor.eof else b""
+            if chunk:
+                decompressor = zlib_ng.decompressobj(wbits=47)
     tail = decompressor.flush()
     if tail:
         yield tail
     if not decompressor.eof:
         raise TaxiFileTruncated(
-            f"{path.name} is truncated: the gzip stream ends before its end marker "
+            f"{file_name}.gz is truncated: the gzip stream ends before its end marker "
             "(an incomplete download; download the month again)"
         )
 
 
-def verified_csv_chunks(path: Path, schema: TaxiSchema, file_name: str) -> Iterator[bytes]:
-    """The CSV bytes of a downloaded .gz, after checking its header against the schema."""
-    chunks = gunzip_chunks(path)
+def _checked_header(chunks: Iterator[bytes], schema: TaxiSchema, file_name: str) -> Iterator[bytes]:
+    """Pass CSV chunks through after checking the first line against the schema."""
     head = b""
     for chunk in chunks:
         head += chunk
@@ -133,64 +184,35 @@ def verified_csv_chunks(path: Path, schema: TaxiSchema, file_name: str) -> Itera
     yield from chunks
 
 
-def describe_copy_error(file_name: str, exc: Exception) -> str:
-    """Turn a COPY error (short row, extra field, bad value) into a message naming file and line."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
-    context = getattr(diag, "context", None) or ""
-    line = re.search(r"line (\d+)", context)
-    where = f"line {line.group(1)}" if line else "a row"
-    hint = ""
-    if "missing data for column" in primary:
-        hint = " (the row has too few fields: a truncated or corrupt file)"
-    elif "extra data after last expected column" in primary:
-        hint = " (the row has too many fields)"
-    return f"{file_name}, {where}: {primary}{hint}; nothing was loaded"
-
-
-def checked_row_widths(chunks: Iterator[bytes], schema: TaxiSchema, file_name: str) -> Iterator[bytes]:
-    """Pass CSV chunks through, failing on the first row whose field count is not the schema's.
-
-    Used where no database parses the file before it is published (the GCS upload of flow 08), so
-    a short row never reaches BigQuery's "CSV table references column position 17" error.
-    """
+def checked_row_widths(chunks: Iterable[bytes], schema: TaxiSchema, file_name: str) -> Iterator[bytes]:
+    """Pass CSV chunks through, failing on the first row whose field count is not the schema's."""
     expected = len(schema.columns) - 1  # commas per row; the course's files have no quoted fields
     carry, lines_before = b"", 0
     for chunk in chunks:
         lines = (carry + chunk).split(b"\n")
         carry = lines.pop()
-        counts = [line.count(b",") for line in lines]
-        if counts and (min(counts) != expected or max(counts) != expected):
-            _raise_bad_width(file_name, lines, counts, expected, lines_before)
+        if set(map(bytes.count, lines, repeat(b","))) - {expected}:
+            _raise_bad_width(file_name, lines, expected, lines_before)
         lines_before += len(lines)
         yield chunk
-    if carry.strip() and carry.count(b",") != expected:
-        _raise_bad_width(file_name, [carry], [carry.count(b",")], expected, lines_before)
+    if carry and carry.count(b",") != expected:
+        _raise_bad_width(file_name, [carry], expected, lines_before)
 
 
-def _raise_bad_width(file_name, lines, counts, expected, lines_before) -> None:
-    index = next(i for i, count in enumerate(counts) if count != expected and lines[i].strip())
-    found = counts[index] + 1
+def _raise_bad_width(file_name: str, lines: list[bytes], expected: int, lines_before: int) -> None:
+    index = next(i for i, line in enumerate(lines) if line.count(b",") != expected)
+    found = lines[index].count(b",") + 1 if lines[index].strip() else 0
     raise TaxiFileError(
         f"{file_name}, line {lines_before + index + 1}: {found} fields where {expected + 1} are expected "
-        f"({'a truncated or corrupt file' if found < expected + 1 else 'extra fields'}); nothing was uploaded"
+        f"({'a truncated or corrupt file' if found < expected + 1 else 'extra fields'}); nothing was loaded"
     )
 
 
-def write_verified_csv(gz_path: Path, schema: TaxiSchema, file_name: str, dest: Path) -> tuple[int, int]:
-    """Decompress a downloaded month to `dest` after checking gzip, header and every row's width.
-
-    Returns (uncompressed bytes, data rows). `dest` is only complete when this returns.
-    """
-    size = 0
-    newlines = 0
-    partial = dest.with_name(dest.name + ".partial")
-    with open(partial, "wb") as out:
-        for chunk in checked_row_widths(verified_csv_chunks(gz_path, schema, file_name), schema, file_name):
-            size += len(chunk)
-            newlines += chunk.count(b"\n")
-            out.write(chunk)
-            last = chunk
-    partial.rename(dest)
-    rows = newlines - 1 + (0 if size == 0 or last.endswith(b"\n") else 1)
-    return size, rows
+def describe_copy_error(file_name: str, exc: Exception) -> str:
+    """Turn a COPY error (a value Postgres rejects) into a message naming the file and the line."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
+    context = getattr(diag, "context", None) or ""
+    line = re.search(r"line (\d+)", context)
+    where = f"line {line.group(1)}" if line else "a row"
+    return f"{file_name}, {where}: {primary}; nothing was loaded"

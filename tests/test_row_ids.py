@@ -1,0 +1,120 @@
+"""unique_row_id computed beside the COPY must equal Postgres's own md5 over the rendered fields.
+
+Each test loads rows through the real loader into the embedded Postgres, then recomputes every
+row's id in Postgres (the course's expression) and compares.
+"""
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from include.zoomcamp.taxi import postgres, row_ids
+from include.zoomcamp.taxi.schemas import GREEN, YELLOW
+from include.zoomcamp.taxi.source import TaxiFileError
+from tests.fixtures.taxi import taxi_csv_lines, verified_csv
+
+# Spellings Postgres accepts but renders differently: their rows must be hashed by Postgres.
+RESPELLED_TIMES = ("2019-01-05 7:05:03", "2019/01/05 07:05:03", "2019-01-05 24:00:00", "2019-01-05T07:05:03")
+RESPELLED_AMOUNTS = ("1e3", " 2.5", "+3", "1234567890123456", "123456789012345.5", "NaN", "-Infinity")
+
+
+def _amounts(rng: random.Random, n: int) -> list[str]:
+    """Plain decimals of every shape the rendering rule covers: digits 1-17, signs, zeros, '.5', '5.'."""
+    values = ["0", "-0", "0.0", "-0.00", ".5", "5.", "007.50", ".73", "1.50", "99999999999999.9",
+              "0.0001", "0.00001234", "-0.000001", "12345678901234"]
+    while len(values) < n:
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 17)))
+        point = rng.randint(0, len(digits))
+        text = digits[:point] + "." + digits[point:] if rng.random() < 0.8 else digits
+        if len(text.split(".")[0].lstrip("0")) > 14 or text == ".":
+            continue
+        values.append(("-" if rng.random() < 0.2 else "") + text)
+    return values
+
+
+def _rows_with(schema, values: dict[str, list[str]], seed: int = 3) -> str:
+    """A CSV whose rows take the given values, column by column, in turn."""
+    header, *rows = taxi_csv_lines(schema.taxi, 2017, 3, max(len(v) for v in values.values()), seed=seed)
+    out = []
+    for i, line in enumerate(rows):
+        fields = line.split(",")
+        for column, column_values in values.items():
+            fields[schema.column_names.index(column)] = column_values[i % len(column_values)]
+        out.append(",".join(fields))
+    return "\n".join([header, *out]) + "\n"
+
+
+def _mismatched_ids(conn, schema, file_name: str) -> tuple[int, int]:
+    return conn.execute(sql.SQL(
+        "SELECT count(*), count(*) FILTER (WHERE unique_row_id IS DISTINCT FROM {}) FROM {} WHERE filename = %s").format(
+        postgres.row_id_expression(schema), postgres.final_table(schema)), (file_name,)).fetchone()
+
+
+@pytest.fixture
+def clean(pg):
+    pg.execute("DROP TABLE IF EXISTS public.yellow_tripdata, public.green_tripdata, public.zoomcamp_loads")
+
+
+@pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])
+def test_ids_equal_postgres_md5_for_every_spelling(clean, pg_uri, tmp_path, schema):
+    rng = random.Random(schema.taxi)
+    amounts = _amounts(rng, 3000)
+    text = _rows_with(schema, {
+        "fare_amount": amounts + list(RESPELLED_AMOUNTS),
+        "trip_distance": list(reversed(amounts)) + [""] * 5,
+        schema.pickup: ["2017-03-02 10:00:00", ""] * 200 + list(RESPELLED_TIMES),
+    })
+    file_name = schema.file_name("2017", "03")
+    csv = verified_csv(tmp_path, schema, file_name, text)
+
+    with row_ids.annotated_rows(csv.path, schema, file_name, tmp_path / "leftover") as (batches, summary):
+        copied = b"".join(bytes(b) for b in batches)
+    # Exactly the rows with a respelled value are left to Postgres.
+    respelled = sum(1 for line in text.splitlines()[1:]
+                    if set(line.split(",")) & set(RESPELLED_TIMES + RESPELLED_AMOUNTS))
+    assert summary.leftover_rows == respelled > 0
+    assert summary.rows_with_id == csv.rows - respelled == copied.count(b"\n")
+
+    with psycopg.connect(pg_uri) as conn:
+        report = postgres.load_month(conn, schema, csv)
+        assert report.rows_inserted == csv.rows
+        assert _mismatched_ids(conn, schema, file_name) == (csv.rows, 0)
+
+
+def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_path):
+    """A well-formed but impossible date passes the text checks; Postgres rejects it, and the
+    message names the line as in the file, with nothing loaded."""
+    lines = list(taxi_csv_lines("yellow", 2017, 3, 100))
+    fields = lines[41].split(",")
+    fields[1] = "2017-02-30 10:00:00"
+    lines[41] = ",".join(fields)
+    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-03.csv", "\n".join(lines) + "\n")
+    with psycopg.connect(pg_uri) as conn, pytest.raises(TaxiFileError, match=r"line 42: date/time field value out of range"):
+        postgres.load_month(conn, YELLOW, csv)
+    with psycopg.connect(pg_uri) as conn:
+        assert conn.execute("SELECT count(*) FROM public.yellow_tripdata").fetchone()[0] == 0
+
+
+def test_quoted_fields_go_through_staging_with_the_same_ids(clean, pg_uri, tmp_path):
+    header, *rows = taxi_csv_lines("yellow", 2017, 4, 500, seed=5)
+    rows = [line.replace(",N,", ',"N",') for line in rows]
+    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-04.csv", "\n".join([header, *rows]) + "\n")
+    assert not csv.plain
+    with psycopg.connect(pg_uri) as conn:
+        assert "quoted fields" in postgres._why_not_one_pass(conn, YELLOW, csv)
+        assert postgres.load_month(conn, YELLOW, csv).rows_inserted == 500
+        assert _mismatched_ids(conn, YELLOW, csv.file_name) == (500, 0)
+
+
+def test_a_server_rendering_dates_otherwise_is_not_second_guessed(clean, pg_uri, tmp_path):
+    text = "\n".join(taxi_csv_lines("yellow", 2017, 5, 50)) + "\n"
+    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-05.csv", text)
+    with psycopg.connect(pg_uri, options="-c DateStyle=SQL,DMY") as conn:
+        postgres.ensure_tables(conn, YELLOW)
+        assert "DateStyle SQL, DMY" in postgres._why_not_one_pass(conn, YELLOW, csv)
+        conn.rollback()
+        assert postgres.load_month(conn, YELLOW, csv).rows_inserted == 50
+        assert _mismatched_ids(conn, YELLOW, csv.file_name) == (50, 0)
