@@ -14,7 +14,7 @@ from include.zoomcamp.taxi.schemas import GREEN, YELLOW
 from include.zoomcamp.taxi.source import TaxiMonth
 from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures.course_sql import course_load
-from tests.fixtures.taxi import FileServer, taxi_csv_lines, verified_csv, write_taxi_gz
+from tests.fixtures.taxi import FileServer, downloaded_gz, taxi_csv_lines, write_taxi_gz
 
 ROWS = 3000
 
@@ -166,7 +166,7 @@ def test_rows_shared_between_files_and_stray_pickups_are_merged_as_the_course_do
     for name, rows in files.items():
         text = "\n".join([header, *rows]) + "\n"
         with psycopg.connect(pg_uri) as conn:
-            reports[name] = load_month(conn, YELLOW, verified_csv(tmp_path, YELLOW, name, text))
+            reports[name] = load_month(conn, YELLOW, name, downloaded_gz(tmp_path, name, text), tmp_path)
         course_load(pg, YELLOW, name, [text.encode()], "course_reference")
     assert reports["yellow_tripdata_2018-01.csv"].rows_inserted == 202
     assert reports["yellow_tripdata_2018-02.csv"].rows_inserted == 201
@@ -256,7 +256,7 @@ def test_invalid_params_are_rejected_before_any_work(dagbag, pg, conf):
 def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url):
     """SIGKILL the loader while its COPY streams into the final table: the month's rows vanish with it."""
     text = "\n".join(taxi_csv_lines("green", 2019, 5, 100_000)) + "\n"
-    csv = verified_csv(tmp_path, GREEN, "green_tripdata_2019-05.csv", text)
+    downloaded = downloaded_gz(tmp_path, "green_tripdata_2019-05.csv", text)
     before = _count(pg, "green_tripdata")
     script = (
         "import os, pickle, sys, time\n"
@@ -271,13 +271,14 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
         "    if len(calls) == 3:\n"
         "        print('copying', flush=True); time.sleep(60)\n"
         "psycopg.Copy.write = slow_write\n"
-        "csv = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
-        "postgres.load_month(psycopg.connect(os.environ['URI']), GREEN, csv)\n"
+        "downloaded = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "postgres.load_month(psycopg.connect(os.environ['URI']), GREEN, 'green_tripdata_2019-05.csv', downloaded,\n"
+        "                    downloaded.path.parent)\n"
     )
     import pickle
 
     uri = f"postgresql://root:root@127.0.0.1:{os.environ['ZOOMCAMP_PG_PORT']}/ny_taxi"
-    proc = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(csv).hex()], cwd=REPO_ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(downloaded).hex()], cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.stdout.readline().strip() == "copying"
     copying_into = pg.execute("SELECT query FROM pg_stat_activity WHERE query LIKE 'COPY %%' "

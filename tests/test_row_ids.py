@@ -13,8 +13,8 @@ from psycopg import sql
 
 from include.zoomcamp.taxi import postgres, row_ids
 from include.zoomcamp.taxi.schemas import GREEN, YELLOW
-from include.zoomcamp.taxi.source import TaxiFileError
-from tests.fixtures.taxi import taxi_csv_lines, verified_csv
+from include.zoomcamp.taxi.source import TaxiFileError, verify_gz_file
+from tests.fixtures.taxi import downloaded_gz, taxi_csv_lines
 
 # Spellings Postgres accepts but renders differently: their rows must be hashed by Postgres.
 RESPELLED_TIMES = ("2019-01-05 7:05:03", "2019/01/05 07:05:03", "2019-01-05 24:00:00", "2019-01-05T07:05:03")
@@ -68,20 +68,22 @@ def test_ids_equal_postgres_md5_for_every_spelling(clean, pg_uri, tmp_path, sche
         schema.pickup: ["2017-03-02 10:00:00", ""] * 200 + list(RESPELLED_TIMES),
     })
     file_name = schema.file_name("2017", "03")
-    csv = verified_csv(tmp_path, schema, file_name, text)
+    downloaded = downloaded_gz(tmp_path, file_name, text)
+    rows = text.count("\n") - 1
 
-    with row_ids.annotated_rows(csv.path, schema, file_name, tmp_path / "leftover") as (batches, summary):
-        copied = b"".join(bytes(b) for b in batches)
+    with row_ids.annotation(downloaded.path, schema, file_name, tmp_path) as ids:
+        copied = b"".join(ids.copy_rows())
+        summary = ids.summary
     # Exactly the rows with a respelled value are left to Postgres.
     respelled = sum(1 for line in text.splitlines()[1:]
                     if set(line.split(",")) & set(RESPELLED_TIMES + RESPELLED_AMOUNTS))
     assert summary.leftover_rows == respelled > 0
-    assert summary.rows_with_id == csv.rows - respelled == copied.count(b"\n")
+    assert summary.rows_with_id == rows - respelled == copied.count(b"\n")
 
     with psycopg.connect(pg_uri) as conn:
-        report = postgres.load_month(conn, schema, csv)
-        assert report.rows_inserted == csv.rows
-        assert _mismatched_ids(conn, schema, file_name) == (csv.rows, 0)
+        report = postgres.load_month(conn, schema, file_name, downloaded, tmp_path)
+        assert report.rows_inserted == rows
+        assert _mismatched_ids(conn, schema, file_name) == (rows, 0)
 
 
 def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_path):
@@ -91,9 +93,10 @@ def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_p
     fields = lines[41].split(",")
     fields[1] = "2017-02-30 10:00:00"
     lines[41] = ",".join(fields)
-    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-03.csv", "\n".join(lines) + "\n")
+    name = "yellow_tripdata_2017-03.csv"
+    downloaded = downloaded_gz(tmp_path, name, "\n".join(lines) + "\n")
     with psycopg.connect(pg_uri) as conn, pytest.raises(TaxiFileError, match=r"line 42: date/time field value out of range"):
-        postgres.load_month(conn, YELLOW, csv)
+        postgres.load_month(conn, YELLOW, name, downloaded, tmp_path)
     with psycopg.connect(pg_uri) as conn:
         assert conn.execute("SELECT count(*) FROM public.yellow_tripdata").fetchone()[0] == 0
 
@@ -101,20 +104,21 @@ def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_p
 def test_quoted_fields_go_through_staging_with_the_same_ids(clean, pg_uri, tmp_path):
     header, *rows = taxi_csv_lines("yellow", 2017, 4, 500, seed=5)
     rows = [line.replace(",N,", ',"N",') for line in rows]
-    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-04.csv", "\n".join([header, *rows]) + "\n")
-    assert not csv.plain
+    name = "yellow_tripdata_2017-04.csv"
+    downloaded = downloaded_gz(tmp_path, name, "\n".join([header, *rows]) + "\n")
+    assert not verify_gz_file(downloaded, YELLOW, name).plain
     with psycopg.connect(pg_uri) as conn:
-        assert "quoted fields" in postgres._why_not_one_pass(conn, YELLOW, csv)
-        assert postgres.load_month(conn, YELLOW, csv).rows_inserted == 500
-        assert _mismatched_ids(conn, YELLOW, csv.file_name) == (500, 0)
+        assert postgres.load_month(conn, YELLOW, name, downloaded, tmp_path).rows_inserted == 500
+        assert _mismatched_ids(conn, YELLOW, name) == (500, 0)
 
 
 def test_a_server_rendering_dates_otherwise_is_not_second_guessed(clean, pg_uri, tmp_path):
     text = "\n".join(taxi_csv_lines("yellow", 2017, 5, 50)) + "\n"
-    csv = verified_csv(tmp_path, YELLOW, "yellow_tripdata_2017-05.csv", text)
+    name = "yellow_tripdata_2017-05.csv"
+    downloaded = downloaded_gz(tmp_path, name, text)
     with psycopg.connect(pg_uri, options="-c DateStyle=SQL,DMY") as conn:
         postgres.ensure_tables(conn, YELLOW)
-        assert "DateStyle SQL, DMY" in postgres._why_not_one_pass(conn, YELLOW, csv)
+        assert "DateStyle SQL, DMY" in postgres._why_not_one_pass(conn, YELLOW, name)
         conn.rollback()
-        assert postgres.load_month(conn, YELLOW, csv).rows_inserted == 50
-        assert _mismatched_ids(conn, YELLOW, csv.file_name) == (50, 0)
+        assert postgres.load_month(conn, YELLOW, name, downloaded, tmp_path).rows_inserted == 50
+        assert _mismatched_ids(conn, YELLOW, name) == (50, 0)

@@ -67,13 +67,14 @@ def extract_verify_upload(month, base_url: str, bucket: str, conn_id: str) -> di
     with tempfile.TemporaryDirectory(prefix="zoomcamp-gcp-") as workdir:
         try:
             downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
-            csv = source.verify_gz_file(downloaded, month.schema, month.file_name, Path(workdir) / month.file_name)
+            csv_path = Path(workdir) / month.file_name
+            csv = source.verify_gz_file(downloaded, month.schema, month.file_name, csv_path)
         except source.TaxiFileTruncated:
             raise  # a fresh download fixes it: let the retry happen
         except source.TaxiFileError as exc:
             raise AirflowFailException(str(exc)) from None
         GCSHook(gcp_conn_id=conn_id).upload(bucket_name=bucket, object_name=month.file_name,
-                                            filename=str(csv.path), mime_type="text/csv")
+                                            filename=str(csv_path), mime_type="text/csv")
     log.info("Uploaded gs://%s/%s: %s bytes, %s rows", bucket, month.file_name, csv.uncompressed_bytes, csv.rows)
     return {"file": month.file_name, "gcs_uri": f"gs://{bucket}/{month.file_name}",
             "uncompressed_bytes": csv.uncompressed_bytes, "rows_in_file": csv.rows}

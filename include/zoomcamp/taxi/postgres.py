@@ -1,16 +1,19 @@
-"""Load one verified month into the course's Postgres table, once, atomically.
+"""Verify one downloaded month and load it into the course's Postgres table, once, atomically.
 
 The course's SQL sequence is: COPY into a shared staging table, UPDATE every staging row with its
 unique_row_id and filename, MERGE the new ids into the final table; every row is written twice.
-Here the same result comes, in one transaction per month, from one of two paths:
+Here the same result comes, in one transaction per month, after the whole file has passed
+verification (source.verify_gz_file), from one of two paths:
 
 - one pass (a month loaded for the first time, the usual case): DuckDB computes each row's
-  unique_row_id from the CSV text beside the COPY (see row_ids.py), so rows go straight into the
-  final table; then, under a per-table advisory lock, rows of this transaction whose id the table
-  already held are deleted again (usually none: only rows shared with another month's file);
-- through staging (the file's rows are partly there already, or the file is not plain text): COPY
-  into a temporary staging table, then, under the lock, one INSERT ... SELECT that computes the ids
-  in Postgres and inserts only those not already present.
+  unique_row_id from the CSV text (see row_ids.py; it starts while the file is being verified),
+  so rows go straight into the final table; then, under a per-table advisory lock, rows of this
+  transaction whose id the table already held are deleted again (usually none: only rows shared
+  with another month's file);
+- through staging (the file's rows are partly there already, the file is not plain text, or a
+  value is rejected, which this path reports with its line): COPY into a temporary staging table,
+  then, under the lock, one INSERT ... SELECT that computes the ids in Postgres and inserts only
+  those not already present.
 
 Either way the final table either gets the month or stays as it was (a killed run rolls back), and
 `zoomcamp_loads` records the file's checksum so a rerun of an unchanged file that is still fully in
@@ -33,9 +36,9 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from include.zoomcamp.taxi.row_ids import annotated_rows, row_id_field_names
+from include.zoomcamp.taxi.row_ids import Annotation, annotation, row_id_field_names
 from include.zoomcamp.taxi.schemas import TaxiSchema
-from include.zoomcamp.taxi.source import TaxiFileError, VerifiedCsv, describe_copy_error
+from include.zoomcamp.taxi.source import Download, TaxiFileError, VerifiedFile, describe_copy_error, verify_gz_file
 
 log = logging.getLogger(__name__)
 
@@ -136,25 +139,29 @@ def _rows_with_filename(conn, schema: TaxiSchema, file_name: str, extra: sql.Com
         final_table(schema), extra), (file_name,)).fetchone()[0]
 
 
-def _why_not_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> str | None:
-    """None when the one-pass load applies, otherwise the reason it does not."""
-    if not csv.plain:
-        return "the file has quoted fields, backslashes or carriage returns"
+def _why_not_one_pass(conn, schema: TaxiSchema, file_name: str) -> str | None:
+    """None when the database allows the one-pass load, otherwise the reason it does not."""
     datestyle = conn.execute("SHOW DateStyle").fetchone()[0]
     float_digits = int(conn.execute("SHOW extra_float_digits").fetchone()[0])
     if not datestyle.startswith("ISO") or float_digits < 1:
         return f"the server renders values differently (DateStyle {datestyle}, extra_float_digits {float_digits})"
-    if _rows_with_filename(conn, schema, csv.file_name):
+    if _rows_with_filename(conn, schema, file_name):
         return "rows of this file are already in the table (only the missing ones are inserted)"
     return None
 
 
-def _copy_file(conn, copy_sql: sql.Composable, path: Path) -> int:
-    with conn.cursor() as cur, open(path, "rb") as src:
+def _copy(conn, copy_sql: sql.Composable, chunks: Iterable[bytes]) -> int:
+    with conn.cursor() as cur:
         with cur.copy(copy_sql) as copy:
-            while chunk := src.read(1 << 20):
+            for chunk in chunks:
                 copy.write(chunk)
         return cur.rowcount
+
+
+def _file_chunks(path: Path) -> Iterable[bytes]:
+    with open(path, "rb") as src:
+        while chunk := src.read(1 << 20):
+            yield chunk
 
 
 def _create_staging(conn, schema: TaxiSchema) -> None:
@@ -226,7 +233,7 @@ def _execute(conn, statement: sql.Composable, params=()) -> int:
         return cur.rowcount
 
 
-def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, int]:
+def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedFile, ids: Annotation) -> tuple[int, int]:
     """COPY rows with their ids into the final table, then take back those already present.
 
     Returns (rows inserted, rows with this file name).
@@ -234,23 +241,15 @@ def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, 
     table = final_table(schema)
     copy_sql = sql.SQL("COPY {} ({}, unique_row_id, filename) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
         table, _column_list(schema))
-    leftover_path = csv.path.with_name(csv.path.name + ".leftover")
-    try:
-        with annotated_rows(csv.path, schema, csv.file_name, leftover_path) as (batches, summary), \
-                conn.cursor() as cur:
-            with cur.copy(copy_sql) as copy:
-                for batch in batches:
-                    copy.write(batch)
-            inserted = cur.rowcount
-        days: set[date | None] = {date.fromisoformat(d) if d else None for d in summary.pickup_days - {None}}
-        if summary.leftover_rows:  # spelled differently than Postgres renders them: Postgres hashes them
-            _create_staging(conn, schema)
-            _copy_file(conn, _staging_copy_sql(schema, header=False), leftover_path)
-            days |= _staged_pickup_days(conn, schema)
-            inserted += _execute(conn, _insert_sql(schema, sql.SQL("({}) s").format(_staged_rows_with_ids(schema))),
-                                 (csv.file_name,))
-    finally:
-        leftover_path.unlink(missing_ok=True)
+    inserted = _copy(conn, copy_sql, ids.copy_rows())
+    summary = ids.summary
+    days: set[date | None] = {date.fromisoformat(d) if d else None for d in summary.pickup_days - {None}}
+    if summary.leftover_rows:  # spelled differently than Postgres renders them: Postgres hashes them
+        _create_staging(conn, schema)
+        _copy(conn, _staging_copy_sql(schema, header=False), _file_chunks(ids.leftover_path))
+        days |= _staged_pickup_days(conn, schema)
+        inserted += _execute(conn, _insert_sql(schema, sql.SQL("({}) s").format(_staged_rows_with_ids(schema))),
+                             (csv.file_name,))
     _lock_table(conn, schema)
     on_days = _pickup_condition(schema, days)
     if not _collect_existing_ids(conn, schema, on_days):
@@ -261,11 +260,11 @@ def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, 
     return inserted, inserted + _rows_with_filename(conn, schema, csv.file_name, NOT_MINE)
 
 
-def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedCsv) -> tuple[int, int]:
+def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedFile) -> tuple[int, int]:
     """COPY into staging, then insert the rows whose id is not present yet. Returns as above."""
     _create_staging(conn, schema)
     try:
-        _copy_file(conn, _staging_copy_sql(schema, header=True), csv.path)
+        _copy(conn, _staging_copy_sql(schema, header=True), csv.csv_chunks())
     except Exception as exc:  # a value Postgres rejects: name the file and the line
         if getattr(exc, "sqlstate", None) is None:
             raise
@@ -293,30 +292,39 @@ def _record_load(conn, schema: TaxiSchema, report: LoadReport, content_md5: str,
         (schema.table, report.file, content_md5, report.uncompressed_bytes, report.rows_in_file, rows_with_filename))
 
 
-def load_month(conn, schema: TaxiSchema, csv: VerifiedCsv) -> LoadReport:
-    """Load a verified CSV into the final table in one transaction.
+def load_month(conn, schema: TaxiSchema, file_name: str, downloaded: Download, workdir: Path) -> LoadReport:
+    """Verify a downloaded month and load it into the final table in one transaction.
 
     `conn` is a psycopg 3 connection (PostgresHook(...).get_conn() in Airflow) with no transaction
     open: the one-pass path tells its own rows by their xmin, which a savepoint would change.
+    `workdir` holds the files of the one-pass path while it runs.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ValueError("load_month needs a connection with no transaction open")
     with conn.transaction():
         ensure_tables(conn, schema)
-        why_not = _why_not_one_pass(conn, schema, csv)
-    if why_not is None:
-        try:
-            with conn.transaction():
-                return _finish(conn, schema, csv, _load_in_one_pass(conn, schema, csv))
-        except (psycopg.errors.DataError, duckdb.Error) as exc:
-            # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
-            why_not = f"the one-pass load stopped on a value ({str(exc).splitlines()[0]})"
-    log.info("Loading %s through a staging table: %s", csv.file_name, why_not)
+        why_not = _why_not_one_pass(conn, schema, file_name)
+    if why_not is not None:
+        csv = verify_gz_file(downloaded, schema, file_name)
+    else:
+        # Ids are computed while the file is verified; nothing is loaded before it has passed.
+        with annotation(downloaded.path, schema, file_name, workdir) as ids:
+            csv = verify_gz_file(downloaded, schema, file_name)
+            if csv.plain:
+                try:
+                    with conn.transaction():
+                        return _finish(conn, schema, csv, _load_in_one_pass(conn, schema, csv, ids))
+                except (psycopg.errors.DataError, duckdb.Error) as exc:
+                    # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
+                    why_not = f"the one-pass load stopped on a value ({str(exc).splitlines()[0]})"
+            else:
+                why_not = "the file has quoted fields, backslashes or carriage returns"
+    log.info("Loading %s through a staging table: %s", file_name, why_not)
     with conn.transaction():
         return _finish(conn, schema, csv, _load_through_staging(conn, schema, csv))
 
 
-def _finish(conn, schema: TaxiSchema, csv: VerifiedCsv, counts: tuple[int, int]) -> LoadReport:
+def _finish(conn, schema: TaxiSchema, csv: VerifiedFile, counts: tuple[int, int]) -> LoadReport:
     inserted, rows_with_filename = counts
     report = LoadReport(csv.file_name, schema.table, csv.uncompressed_bytes, csv.rows, inserted)
     _record_load(conn, schema, report, csv.content_md5, rows_with_filename)

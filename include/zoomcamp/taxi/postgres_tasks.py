@@ -26,9 +26,7 @@ def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
             try:
                 report = postgres.unchanged_load(conn, month.schema, month.file_name, downloaded.md5)
                 if report is None:
-                    csv = source.verify_gz_file(downloaded, month.schema, month.file_name,
-                                                Path(workdir) / month.file_name)
-                    report = postgres.load_month(conn, month.schema, csv)
+                    report = postgres.load_month(conn, month.schema, month.file_name, downloaded, Path(workdir))
             finally:
                 conn.close()
         except source.TaxiFileTruncated:

@@ -2,7 +2,9 @@
 
 The course computes `md5(coalesce(VendorID::text,'') || coalesce(<pickup>::text,'') || ...)` in
 Postgres after loading, which means writing every row twice. Here DuckDB computes the same md5 from
-the CSV text while the COPY streams, and appends it (and the file name) to each line.
+the CSV text in a worker thread and appends it (and the file name) to each line; its output goes
+through a spool file, so it can start while the file is being verified and the COPY can stream it
+as it grows, with memory bounded by a batch whatever the file size.
 
 The md5 covers the seven fields *as Postgres renders them*, so a field may only be used as it is
 written when Postgres would render it identically:
@@ -17,9 +19,8 @@ against Postgres value by value.
 """
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +31,14 @@ from include.zoomcamp.taxi.schemas import TaxiSchema
 
 # The seven fields of the course's unique_row_id, in its order ({pickup}/{dropoff} per colour).
 ROW_ID_FIELDS = ("VendorID", "{pickup}", "{dropoff}", "PULocationID", "DOLocationID", "fare_amount", "trip_distance")
+FLOAT_FIELDS = ("fare_amount", "trip_distance")
+# Spellings that Postgres renders back unchanged (floats: once DuckDB's ".0" is dropped). Below
+# 10^14 so that no value rounds up to 10^15, where the two switch to exponent notation differently.
 TIMESTAMP = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]) (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 PLAIN_DECIMAL = r"-?0*\d{0,14}(?:\.\d*)?"
 ANY_TEXT = "[^,]*"
-# Rows per Arrow batch and batches in flight: a few MB at a time, whatever the file size.
+# Rows per Arrow batch: a few MB at a time, whatever the file size.
 BATCH_ROWS = 16_384
-BATCHES_AHEAD = 4
 DUCKDB_SETTINGS = {"threads": 1, "memory_limit": "96MB", "preserve_insertion_order": False}
 
 
@@ -46,14 +49,14 @@ def row_id_field_names(schema: TaxiSchema) -> list[str]:
 def _line_pattern(schema: TaxiSchema) -> str:
     """A regex for lines whose seven fields are all spelled as Postgres renders them."""
     kinds = {schema.pickup: f"(?:{TIMESTAMP})?", schema.dropoff: f"(?:{TIMESTAMP})?",
-             "fare_amount": f"(?:{PLAIN_DECIMAL})?", "trip_distance": f"(?:{PLAIN_DECIMAL})?"}
+             **{name: f"(?:{PLAIN_DECIMAL})?" for name in FLOAT_FIELDS}}
     names = schema.column_names
     last = max(names.index(n) for n in row_id_field_names(schema))
     return "^" + ",".join(kinds.get(n, ANY_TEXT) for n in names[: last + 1]) + "(?:,|$)"
 
 
-def _rendered(expr: str, kind: str) -> str:
-    if kind != "float":
+def _rendered(expr: str, name: str) -> str:
+    if name not in FLOAT_FIELDS:
         return expr
     # DuckDB writes 8.0 where Postgres writes 8; '#' marks the end so only a final ".0" goes.
     text = f"CAST(CAST({expr} AS DOUBLE) AS VARCHAR) || '#'"
@@ -65,7 +68,7 @@ def _literal(text: str) -> str:
 
 
 def annotate_query(schema: TaxiSchema, csv_path: Path, file_name: str) -> str:
-    """DuckDB SQL that reads `csv_path` line by line and annotates each line for `file_name`.
+    """DuckDB SQL that reads `csv_path` (a CSV, gzipped or not) line by line and annotates each line.
 
     (Literals rather than $n parameters: with parameters DuckDB buffers far more of the result.)
 
@@ -73,11 +76,11 @@ def annotate_query(schema: TaxiSchema, csv_path: Path, file_name: str) -> str:
     (`<line>\\n` or NULL) and pickup_day (the pickup's date text, '' when empty, NULL for a leftover).
     """
     names = schema.column_names
-    kinds = {"fare_amount": "float", "trip_distance": "float"}
-    parts = [_rendered(f"f[{names.index(n) + 1}]", kinds.get(n, "text")) for n in row_id_field_names(schema)]
+    parts = [_rendered(f"f[{names.index(n) + 1}]", n) for n in row_id_field_names(schema)]
     pickup = f"f[{names.index(schema.pickup) + 1}]"
     return f"""
         WITH lines AS (
+            -- one column per line: 0x01, the delimiter, never occurs in a plain file (source.NOT_PLAIN)
             SELECT line, string_split(line, ',') AS f, regexp_matches(line, '{_line_pattern(schema)}') AS exact
             FROM read_csv({_literal(str(csv_path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '',
                           header = true, auto_detect = false, buffer_size = 2097152)
@@ -103,81 +106,100 @@ def _arrow_text(column) -> memoryview:
     return memoryview(column.buffers()[2])[start:end]
 
 
-@contextmanager
-def annotated_rows(csv_path: Path, schema: TaxiSchema, file_name: str, leftover_path: Path):
-    """Yield (batches, summary): an iterator of COPY text buffers, and the summary it fills.
+class _Spool:
+    """A file one thread appends to while another streams it from the start: a pipe through disk.
 
-    DuckDB runs in a worker thread a few batches ahead of the consumer (the COPY), so computing
-    ids and loading rows use both cores. Leftover lines are written to `leftover_path`.
+    The writer may run ahead of the reader by any amount without holding it in memory.
     """
-    summary = AnnotationSummary()
 
-    def produce(put: Callable[[object], None]) -> None:
-        with duckdb.connect(config=DUCKDB_SETTINGS) as con, open(leftover_path, "wb") as leftovers:
-            reader = con.execute(annotate_query(schema, csv_path, file_name)).to_arrow_reader(BATCH_ROWS)
-            for batch in reader:
-                rows, days, left = batch.column(0), batch.column(2), batch.column(1)
-                if rows.null_count:
-                    left = left.drop_null()
-                    leftovers.write(_arrow_text(left))
-                    summary.leftover_rows += len(left)
-                    rows = rows.drop_null()
-                summary.pickup_days.update(days.to_pylist())
-                summary.rows_with_id += len(rows)
-                put((batch, _arrow_text(rows)))  # the batch keeps the buffer alive
+    def __init__(self, path: Path):
+        self._out, self._in = open(path, "wb"), open(path, "rb")
+        self._progress = threading.Condition()
+        self._written, self._finished, self._error = 0, False, None
 
-    with _produced_in_background(produce, BATCHES_AHEAD) as items:
-        yield (view for _, view in items), summary
+    def write(self, data) -> None:
+        self._out.write(data)
+        self._out.flush()
+        with self._progress:
+            self._written += len(data)
+            self._progress.notify_all()
 
+    def finish(self, error: BaseException | None = None) -> None:
+        with self._progress:
+            self._finished, self._error = True, error
+            self._progress.notify_all()
 
-class _Stopped(Exception):
-    pass
-
-
-@contextmanager
-def _produced_in_background(produce: Callable[[Callable[[object], None]], None], depth: int):
-    """Run `produce(put)` in a thread; yield an iterator over what it puts, at most `depth` ahead.
-
-    An exception in the producer is raised in the consumer; leaving the block early stops the producer.
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done, failed = object(), object()
-
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def run() -> None:
-        try:
-            produce(put)
-            put((done, None))
-        except _Stopped:
-            pass
-        except BaseException as exc:  # handed to the consumer, which raises it
-            try:
-                put((failed, exc))
-            except _Stopped:
-                pass
-
-    def consume() -> Iterator[object]:
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """Everything written, as it is written; raises what the writer failed with."""
+        position = 0
         while True:
-            item = items.get()
-            if isinstance(item, tuple) and item[0] is done:
+            with self._progress:
+                self._progress.wait_for(lambda: self._written > position or self._finished)
+                if self._error is not None:
+                    raise self._error
+                available, finished = self._written - position, self._finished
+            if not available and finished:
                 return
-            if isinstance(item, tuple) and item[0] is failed:
-                raise item[1]
-            yield item
+            data = self._in.read(min(available, size))
+            position += len(data)
+            yield data
 
-    worker = threading.Thread(target=run, name="row-ids", daemon=True)
+    def close(self) -> None:
+        self._out.close()
+        self._in.close()
+
+
+class Annotation:
+    """Ids being computed for one month's file by a worker thread (see `annotation`)."""
+
+    def __init__(self, spool: _Spool, leftover_path: Path, summary: AnnotationSummary):
+        self._spool, self.leftover_path, self.summary = spool, leftover_path, summary
+
+    def copy_rows(self) -> Iterator[bytes]:
+        """COPY text rows (`<line>,<unique_row_id>,<file name>`), streamed as they are computed.
+
+        Once exhausted, `summary` is complete and `leftover_path` holds the leftover lines.
+        """
+        return self._spool.chunks()
+
+
+@contextmanager
+def annotation(gz_path: Path, schema: TaxiSchema, file_name: str, workdir: Path):
+    """Start computing the ids of the rows of `gz_path` in a worker thread; yield an Annotation.
+
+    The worker writes ahead into a spool file in `workdir`, so it can start while the file is still
+    being verified and keep running while the COPY consumes its output. Leaving the block stops it
+    and removes its files.
+    """
+    spool_path, leftover_path = workdir / f"{file_name}.ids", workdir / f"{file_name}.leftover"
+    spool, summary, stop = _Spool(spool_path), AnnotationSummary(), threading.Event()
+
+    def work() -> None:
+        try:
+            with duckdb.connect(config=DUCKDB_SETTINGS) as con, open(leftover_path, "wb") as leftovers:
+                for batch in con.execute(annotate_query(schema, gz_path, file_name)).to_arrow_reader(BATCH_ROWS):
+                    if stop.is_set():
+                        break
+                    rows, leftover, days = batch.column(0), batch.column(1), batch.column(2)
+                    if rows.null_count:
+                        leftover = leftover.drop_null()
+                        leftovers.write(_arrow_text(leftover))
+                        summary.leftover_rows += len(leftover)
+                        rows = rows.drop_null()
+                    summary.pickup_days.update(days.to_pylist())
+                    summary.rows_with_id += len(rows)
+                    spool.write(_arrow_text(rows))
+            spool.finish()
+        except BaseException as exc:  # raised in the reader
+            spool.finish(exc)
+
+    worker = threading.Thread(target=work, name=f"row-ids-{file_name}", daemon=True)
     worker.start()
     try:
-        yield consume()
+        yield Annotation(spool, leftover_path, summary)
     finally:
         stop.set()
         worker.join()
+        spool.close()
+        spool_path.unlink(missing_ok=True)
+        leftover_path.unlink(missing_ok=True)

@@ -1,14 +1,15 @@
 """Which file a month is, where it is published, and how it is read safely.
 
 `download` streams the published .gz to disk with its checksum (a rerun of an unchanged file can
-stop there); `verify_gz_file` decompresses it into a local CSV, checking on the way that the gzip
-stream is complete, that the header is the expected one and that every row has the schema's number
-of fields. Memory stays bounded (chunks of 256 KiB) whatever the file size, and the CSV only gets
-its final name once all of it has passed: nothing downstream sees an unverified file.
+stop there); `verify_gz_file` decompresses it, checking on the way that the gzip stream is
+complete, that the header is the expected one and that every row has the schema's number of
+fields. Memory stays bounded (chunks of 256 KiB) whatever the file size; a CSV written on the way
+only gets its final name once all of it has passed: nothing downstream sees an unverified file.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -67,18 +68,22 @@ class TaxiMonth:
 
 
 @dataclass(frozen=True)
-class VerifiedCsv:
-    """A month's CSV on local disk, checked from end to end."""
+class VerifiedFile:
+    """A downloaded month (.gz on local disk), checked from end to end."""
 
-    path: Path
+    gz_path: Path
     file_name: str
-    content_md5: str  # of the published .gz: a rerun of an unchanged file is recognised by it
+    content_md5: str  # of the .gz: a rerun of an unchanged file is recognised by it
     compressed_bytes: int
     uncompressed_bytes: int
     rows: int
     # No quotes, backslashes, carriage returns or control byte 0x01: every line is its fields joined
     # by commas, so it can be handled as plain text (the course's files are all like this).
     plain: bool
+
+    def csv_chunks(self) -> Iterator[bytes]:
+        """The CSV (header included), decompressed again in chunks."""
+        return _gunzip(_read_chunks(self.gz_path), self.file_name)
 
 
 # Bytes whose presence anywhere makes a file not `plain`.
@@ -113,35 +118,39 @@ def download(url: str, dest: Path, timeout: float = 60.0) -> Download:
     return Download(dest, digest.hexdigest(), size)
 
 
-def verify_gz_file(downloaded: Download, schema: TaxiSchema, file_name: str, dest: Path) -> VerifiedCsv:
-    """Decompress a downloaded month to `dest`, checking gzip, header and every row's width.
+def verify_gz_file(downloaded: Download, schema: TaxiSchema, file_name: str, csv_dest: Path | None = None) -> VerifiedFile:
+    """Check a downloaded month: complete gzip stream, expected header, every row's width.
 
-    `dest` only gets its name once all of the file has passed; a failure raises TaxiFileError
-    (TaxiFileTruncated when a fresh download may fix it) and leaves no CSV behind.
+    With `csv_dest`, also write the CSV there; it only gets that name once all of it has passed.
+    A failure raises TaxiFileError (TaxiFileTruncated when a fresh download may fix it).
     """
-    def chunks():
-        with open(downloaded.path, "rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                yield chunk
-
-    csv_chunks = checked_row_widths(_checked_header(_gunzip(chunks(), file_name), schema, file_name),
-                                    schema, file_name)
+    csv_chunks = checked_row_widths(
+        _checked_header(_gunzip(_read_chunks(downloaded.path), file_name), schema, file_name), schema, file_name)
     size = newlines = 0
     plain, last = True, b""
-    partial = dest.with_name(dest.name + ".partial")
+    partial = csv_dest.with_name(csv_dest.name + ".partial") if csv_dest else None
     try:
-        with open(partial, "wb") as out:
+        with open(partial or os.devnull, "wb") as out:
             for chunk in csv_chunks:
                 size += len(chunk)
                 newlines += chunk.count(b"\n")
                 plain = plain and not any(byte in chunk for byte in NOT_PLAIN)
-                out.write(chunk)
+                if partial:
+                    out.write(chunk)
                 last = chunk
-        partial.rename(dest)
+        if partial:
+            partial.rename(csv_dest)
     finally:
-        partial.unlink(missing_ok=True)
+        if partial:
+            partial.unlink(missing_ok=True)
     rows = newlines - 1 + (0 if size == 0 or last.endswith(b"\n") else 1)
-    return VerifiedCsv(dest, file_name, downloaded.md5, downloaded.compressed_bytes, size, rows, plain)
+    return VerifiedFile(downloaded.path, file_name, downloaded.md5, downloaded.compressed_bytes, size, rows, plain)
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
 
 
 def _gunzip(chunks: Iterable[bytes], file_name: str) -> Iterator[bytes]:
