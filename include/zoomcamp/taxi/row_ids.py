@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.compute as pc
 
 from include.zoomcamp.taxi.schemas import TaxiSchema
 
@@ -186,7 +187,7 @@ def annotation(gz_path: Path, schema: TaxiSchema, file_name: str, workdir: Path)
                         leftovers.write(_arrow_text(leftover))
                         summary.leftover_rows += len(leftover)
                         rows = rows.drop_null()
-                    summary.pickup_days.update(days.to_pylist())
+                    summary.pickup_days.update(pc.unique(days).to_pylist())
                     summary.rows_with_id += len(rows)
                     spool.write(_arrow_text(rows))
             spool.finish()
