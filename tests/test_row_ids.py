@@ -122,3 +122,14 @@ def test_a_server_rendering_dates_otherwise_is_not_second_guessed(clean, pg_uri,
         conn.rollback()
         assert postgres.load_month(conn, YELLOW, name, downloaded, tmp_path).rows_inserted == 50
         assert _mismatched_ids(conn, YELLOW, name) == (50, 0)
+
+
+def test_rows_duckdb_missed_are_not_lost(clean, pg_uri, tmp_path, monkeypatch):
+    """Should DuckDB ever read fewer rows than verification counted, the load falls back to staging."""
+    query = row_ids.annotate_query
+    monkeypatch.setattr(row_ids, "annotate_query", lambda *args: query(*args).rstrip() + " LIMIT 10")
+    name = "yellow_tripdata_2017-06.csv"
+    downloaded = downloaded_gz(tmp_path, name, "\n".join(taxi_csv_lines("yellow", 2017, 6, 50)) + "\n")
+    with psycopg.connect(pg_uri) as conn:
+        assert postgres.load_month(conn, YELLOW, name, downloaded, tmp_path).rows_inserted == 50
+        assert _mismatched_ids(conn, YELLOW, name) == (50, 0)

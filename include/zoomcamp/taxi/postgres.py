@@ -36,7 +36,7 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from include.zoomcamp.taxi.row_ids import Annotation, annotation, row_id_field_names
+from include.zoomcamp.taxi.row_ids import Annotation, AnnotationMismatch, annotation, row_id_field_names
 from include.zoomcamp.taxi.schemas import TaxiSchema
 from include.zoomcamp.taxi.source import Download, TaxiFileError, VerifiedFile, describe_copy_error, verify_gz_file
 
@@ -243,6 +243,9 @@ def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedFile, ids: Annotati
         table, _column_list(schema))
     inserted = _copy(conn, copy_sql, ids.copy_rows())
     summary = ids.summary
+    if summary.rows_with_id + summary.leftover_rows != csv.rows:  # never seen; a guard against losing rows
+        raise AnnotationMismatch(f"DuckDB read {summary.rows_with_id + summary.leftover_rows} rows, "
+                                 f"the verification counted {csv.rows}")
     days: set[date | None] = {date.fromisoformat(d) if d else None for d in summary.pickup_days - {None}}
     if summary.leftover_rows:  # spelled differently than Postgres renders them: Postgres hashes them
         _create_staging(conn, schema)
@@ -314,9 +317,9 @@ def load_month(conn, schema: TaxiSchema, file_name: str, downloaded: Download, w
                 try:
                     with conn.transaction():
                         return _finish(conn, schema, csv, _load_in_one_pass(conn, schema, csv, ids))
-                except (psycopg.errors.DataError, duckdb.Error) as exc:
+                except (psycopg.errors.DataError, duckdb.Error, AnnotationMismatch) as exc:
                     # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
-                    why_not = f"the one-pass load stopped on a value ({str(exc).splitlines()[0]})"
+                    why_not = f"the one-pass load stopped ({str(exc).splitlines()[0]})"
             else:
                 why_not = "the file has quoted fields, backslashes or carriage returns"
     log.info("Loading %s through a staging table: %s", file_name, why_not)

@@ -93,6 +93,10 @@ def annotate_query(schema: TaxiSchema, csv_path: Path, file_name: str) -> str:
     """
 
 
+class AnnotationMismatch(Exception):
+    """DuckDB read a different number of rows than the verification counted."""
+
+
 @dataclass
 class AnnotationSummary:
     rows_with_id: int = 0
