@@ -181,7 +181,8 @@ def annotation(gz_path: Path, schema: TaxiSchema, file_name: str, workdir: Path)
 
     def work() -> None:
         try:
-            with duckdb.connect(config=DUCKDB_SETTINGS) as con, open(leftover_path, "wb") as leftovers:
+            config = {**DUCKDB_SETTINGS, "temp_directory": str(workdir)}  # should it ever spill
+            with duckdb.connect(config=config) as con, open(leftover_path, "wb") as leftovers:
                 for batch in con.execute(annotate_query(schema, gz_path, file_name)).to_arrow_reader(BATCH_ROWS):
                     if stop.is_set():
                         break
