@@ -9,9 +9,9 @@ only gets its final name once all of it has passed: nothing downstream sees an u
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -130,12 +130,12 @@ def verify_gz_file(downloaded: Download, schema: TaxiSchema, file_name: str, csv
     plain, last = True, b""
     partial = csv_dest.with_name(csv_dest.name + ".partial") if csv_dest else None
     try:
-        with open(partial or os.devnull, "wb") as out:
+        with open(partial, "wb") if partial else nullcontext() as out:
             for chunk in csv_chunks:
                 size += len(chunk)
                 newlines += chunk.count(b"\n")
                 plain = plain and not any(byte in chunk for byte in NOT_PLAIN)
-                if partial:
+                if out:
                     out.write(chunk)
                 last = chunk
         if partial:
