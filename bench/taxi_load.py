@@ -10,21 +10,18 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import platform
-import runpy
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import psycopg
 
-from devstack.__main__ import PORTS, start_services, stop_services
+from bench.services import bench_services, machine_line, settle
 from include.zoomcamp.taxi.schemas import YELLOW
 from tests.fixtures.course_sql import course_load
-from tests.fixtures.taxi import FileServer, write_taxi_gz
+from tests.fixtures.taxi import FileServer, realistic_strays, write_taxi_gz
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROWS = int(os.environ.get("BENCH_ROWS", 1_500_000))
@@ -49,12 +46,6 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "download_seconds": downloaded_at, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   **report.as_dict()}))
 """
-
-
-def settle(uri: str) -> None:
-    """Write out what earlier steps left dirty, so no step pays for the one before it."""
-    with psycopg.connect(uri, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
 
 
 def timed(fn) -> float:
@@ -115,21 +106,16 @@ def parse_times() -> dict[str, float]:
 
 
 def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-"))
-    for _, env_name, _ in PORTS:  # any free ports: a running `make run` is left alone
-        os.environ[env_name] = "0"
-    try:
-        env = start_services(root)
-        uri = f"postgresql://root:root@127.0.0.1:{env['ZOOMCAMP_PG_PORT']}/ny_taxi"
+    with bench_services() as (root, uri, _):
         site = root / "site"
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-        gz_small = write_taxi_gz(site, "yellow", 2020, 12, ROWS, sparse=True)
-        gz_large = write_taxi_gz(site, "yellow", 2021, 1, ROWS * 2, sparse=True)
+        print(machine_line())
+        gz_small = write_taxi_gz(site, "yellow", 2020, 12, ROWS, sparse=True, strays=realistic_strays(ROWS))
+        gz_large = write_taxi_gz(site, "yellow", 2021, 1, ROWS * 2, sparse=True, strays=realistic_strays(ROWS * 2))
         csv_path = root / "yellow_tripdata_2020-12.csv"
         with gzip.open(gz_small, "rb") as src, open(csv_path, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         size_mb = csv_path.stat().st_size / 2**20
-        print(f"yellow month: {ROWS:,} rows, {size_mb:.1f} MiB uncompressed, {gz_small.stat().st_size / 2**20:.1f} MiB gzipped")
+        print(f"yellow month: {ROWS:,} rows ({realistic_strays(ROWS)} dated far from the month), {size_mb:.1f} MiB uncompressed, {gz_small.stat().st_size / 2**20:.1f} MiB gzipped")
 
         with psycopg.connect(uri, autocommit=True) as conn:
             settle(uri)
@@ -158,9 +144,6 @@ def main() -> None:
             print(f"  {name:<42}{seconds:.3f} s")
         peak = max(fresh["peak_rss_mb"], large["peak_rss_mb"])
         print(f"load_ratio={fresh['seconds'] / bare:.2f} rerun_ratio={rerun['seconds'] / bare:.2f} peak_rss_mb={peak:.0f}")
-    finally:
-        stop_services(root)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,19 @@ Which rows can hold a new row's id: equal ids come from equal field texts, so su
 same pickup time; the rows to compare with are the ones on the file's pickup days (plus rows without
 a pickup). A BRIN index on the pickup column finds them without reading other months, where a btree
 on unique_row_id would cost a random insertion per row into an index as large as the whole table.
+Real files hold a few trips dated years away from their month (2008-12-31, 2088-01-24...); with a
+plain minmax BRIN one such row makes its block range match every date, so once strays are spread
+through the table every comparison reads all of it. The index uses the minmax-multi operator class,
+which keeps several intervals per block range: a stray is a point of its own and the range still
+matches only its month and that point. Each load summarises the ranges it wrote right after it
+commits, so the next load's comparison skips them at once (autovacuum would do it a minute later).
+
+The final table's statistics lag behind loads that just added months, and with them the planner
+goes wrong both ways: it estimates that a BRIN scan is not worth it and reads the whole table, or
+it joins the file's rows with the ids found by a nested loop that rescans those ids for every row
+(quadratic). The loader's queries on the final table are only sensible as BRIN scans and hash
+joins, so `_plan_with_brin_and_hashes` turns sequential scans of it, nested loops and merge joins
+off for them.
 """
 from __future__ import annotations
 
@@ -101,20 +114,46 @@ def ensure_tables(conn, schema: TaxiSchema) -> None:
     # maintain (BRIN keeps a summary per block range): pickup time finds the rows that can hold a
     # new row's id, filename makes the rerun check nearly free. autosummarize lets autovacuum
     # summarise a load's new block ranges soon after it.
-    # (Looked up first: CREATE INDEX takes a lock that would wait for another run's open load.)
-    for column in (schema.pickup, "filename"):
-        index = f"{schema.table}_{column.lower()}_brin"
-        if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{index}",)).fetchone()[0]:
+    # (Looked up first: CREATE and DROP INDEX take locks that would wait for another run's open load.)
+    for index, column, opclass in _brin_indexes(schema):
+        if _exists(conn, index):
             continue
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin ({}) WITH (autosummarize = on)").format(
-            sql.Identifier(index), table, _ident(column)))
-    # Earlier versions kept a btree on unique_row_id; its upkeep cost more than the whole COPY.
-    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(
-        sql.Identifier(SCHEMA, f"{schema.table}_unique_row_id_idx")))
+        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin ({} {}) WITH (autosummarize = on)").format(
+            sql.Identifier(index), table, _ident(column), sql.SQL(opclass)))
+    # Indexes of earlier versions: a btree on unique_row_id (its upkeep cost more than the whole
+    # COPY) and a plain minmax BRIN on pickup (defeated by stray dates).
+    for index in (f"{schema.table}_unique_row_id_idx", f"{schema.table}_{schema.pickup.lower()}_brin"):
+        if _exists(conn, index):
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(SCHEMA, index)))
     conn.execute(sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} (table_name text, filename text, content_md5 text, "
         "uncompressed_bytes bigint, rows_in_file bigint, rows_with_filename bigint, "
         "loaded_at timestamptz DEFAULT now(), PRIMARY KEY (table_name, filename))").format(LEDGER))
+
+
+def _brin_indexes(schema: TaxiSchema) -> list[tuple[str, str, str]]:
+    """(index name, column, operator class) of the BRIN indexes the loader keeps on the final table."""
+    return [(f"{schema.table}_{schema.pickup.lower()}_brin_multi", schema.pickup, "timestamp_minmax_multi_ops"),
+            (f"{schema.table}_filename_brin", "filename", "text_minmax_ops")]
+
+
+def _exists(conn, index: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{index}",)).fetchone()[0] is not None
+
+
+def summarize_new_ranges(conn, schema: TaxiSchema) -> None:
+    """Summarise the block ranges loads have filled since, so comparisons can skip them.
+
+    Run outside the load's transaction (it takes a lock that would otherwise be held to the end);
+    an optimisation only: when the lock is not granted quickly, autovacuum summarises them later.
+    """
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '2s'")
+            for index, _, _ in _brin_indexes(schema):
+                conn.execute("SELECT brin_summarize_new_values(%s::regclass)", (f"{SCHEMA}.{index}",))
+    except psycopg.errors.LockNotAvailable:
+        log.info("BRIN summaries of %s left to autovacuum (the table is busy)", schema.table)
 
 
 def unchanged_load(conn, schema: TaxiSchema, file_name: str, content_md5: str) -> LoadReport | None:
@@ -124,6 +163,7 @@ def unchanged_load(conn, schema: TaxiSchema, file_name: str, content_md5: str) -
     """
     with conn.transaction():
         ensure_tables(conn, schema)
+        _plan_with_brin_and_hashes(conn)
         row = conn.execute(sql.SQL(
             "SELECT content_md5, uncompressed_bytes, rows_in_file, rows_with_filename FROM {} "
             "WHERE table_name = %s AND filename = %s").format(LEDGER), (schema.table, file_name)).fetchone()
@@ -201,9 +241,19 @@ def _pickup_condition(schema: TaxiSchema, days: Iterable[date | None]) -> sql.Co
     return sql.SQL("({})").format(sql.SQL(" OR ").join(conditions)) if conditions else sql.SQL("false")
 
 
+def _plan_with_brin_and_hashes(conn) -> None:
+    """For the rest of the transaction: BRIN scans of the final table, hash joins (module docstring).
+
+    (A table without an index, such as the temporary ones, is still scanned: no other plan exists.)
+    """
+    for setting in ("enable_seqscan", "enable_nestloop", "enable_mergejoin"):
+        conn.execute(f"SET LOCAL {setting} = off")
+
+
 def _lock_table(conn, schema: TaxiSchema) -> None:
     """Loads of one table compare and insert in turn (other months still copy in parallel)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{SCHEMA}.{schema.table}",))
+    _plan_with_brin_and_hashes(conn)
 
 
 def _collect_existing_ids(conn, schema: TaxiSchema, on_days: sql.Composable) -> bool:
@@ -223,8 +273,24 @@ def _insert_sql(schema: TaxiSchema, source: sql.Composable) -> sql.Composable:
                                            s_cols=_column_list(schema, "s."), source=source)
 
 
-def _staged_rows_with_ids(schema: TaxiSchema) -> sql.Composable:
-    return sql.SQL("SELECT {row_id} AS unique_row_id, * FROM staging").format(row_id=row_id_expression(schema))
+def _staged_rows_with_ids(schema: TaxiSchema, where: sql.Composable = sql.SQL("true")) -> sql.Composable:
+    return sql.SQL("SELECT {row_id} AS unique_row_id, * FROM staging WHERE {where}").format(
+        row_id=row_id_expression(schema), where=where)
+
+
+def _in_month_then_strays(schema: TaxiSchema, file_name: str) -> list[sql.Composable]:
+    """Conditions on staging rows: those picked up in the file's month, then the strays.
+
+    Inserted in that order, the strays share the last pages of the load (see row_ids.py).
+    """
+    month = schema.file_month(file_name)
+    if month is None:
+        return [sql.SQL("true")]
+    start = date.fromisoformat(f"{month}-01")
+    in_month = sql.SQL("({col} >= {a} AND {col} < {b})").format(
+        col=_ident(schema.pickup), a=sql.Literal(datetime.combine(start, time())),
+        b=sql.Literal(datetime.combine((start + timedelta(days=31)).replace(day=1), time())))
+    return [in_month, sql.SQL("{} IS NOT TRUE").format(in_month)]
 
 
 def _execute(conn, statement: sql.Composable, params=()) -> int:
@@ -274,14 +340,16 @@ def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedFile) -> tuple[
         raise TaxiFileError(describe_copy_error(csv.file_name, exc)) from None
     _lock_table(conn, schema)
     any_existing = _collect_existing_ids(conn, schema, _pickup_condition(schema, _staged_pickup_days(conn, schema)))
-    if any_existing:
-        # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
-        source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
-                         "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(
-            _staged_rows_with_ids(schema))
-    else:  # nothing to compare with
-        source = sql.SQL("({}) s").format(_staged_rows_with_ids(schema))
-    inserted = _execute(conn, _insert_sql(schema, source), (csv.file_name,))
+    inserted = 0
+    for rows in _in_month_then_strays(schema, csv.file_name):
+        if any_existing:
+            # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
+            source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
+                             "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(
+                _staged_rows_with_ids(schema, rows))
+        else:  # nothing to compare with
+            source = sql.SQL("({}) s").format(_staged_rows_with_ids(schema, rows))
+        inserted += _execute(conn, _insert_sql(schema, source), (csv.file_name,))
     return inserted, _rows_with_filename(conn, schema, csv.file_name)
 
 
@@ -304,8 +372,15 @@ def load_month(conn, schema: TaxiSchema, file_name: str, downloaded: Download, w
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ValueError("load_month needs a connection with no transaction open")
+    report = _load(conn, schema, file_name, downloaded, workdir)
+    summarize_new_ranges(conn, schema)
+    return report
+
+
+def _load(conn, schema: TaxiSchema, file_name: str, downloaded: Download, workdir: Path) -> LoadReport:
     with conn.transaction():
         ensure_tables(conn, schema)
+        _plan_with_brin_and_hashes(conn)
         why_not = _why_not_one_pass(conn, schema, file_name)
     if why_not is not None:
         csv = verify_gz_file(downloaded, schema, file_name)

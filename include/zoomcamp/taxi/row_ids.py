@@ -16,6 +16,11 @@ written when Postgres would render it identically:
 A line with any other spelling (`7:05`, `1e3`, ` 2.5`, ...) is set aside as a leftover; the loader
 gives those to Postgres to hash, as the course does. tests/test_row_ids.py checks the rendering
 against Postgres value by value.
+
+Strays — trips whose pickup is not in the file's month (real files hold a few, dated 2008, 2088 or
+the previous month's last hours) or is empty — are held back and streamed after all the other
+rows, so they end up together in the last pages the load writes instead of in every block range
+of the month, where they would stop the pickup index from telling months apart.
 """
 from __future__ import annotations
 
@@ -73,23 +78,32 @@ def annotate_query(schema: TaxiSchema, csv_path: Path, file_name: str) -> str:
 
     (Literals rather than $n parameters: with parameters DuckDB buffers far more of the result.)
 
-    Columns: copy_row (`<line>,<unique_row_id>,<file name>\\n`, NULL for a leftover), leftover
-    (`<line>\\n` or NULL) and pickup_day (the pickup's date text, '' when empty, NULL for a leftover).
+    Columns: copy_row (`<line>,<unique_row_id>,<file name>\\n`, NULL for a leftover or a stray),
+    stray_row (the same for a stray, else NULL), leftover (`<line>\\n` or NULL) and pickup_day (the
+    pickup's date text, '' when empty, NULL for a leftover).
     """
     names = schema.column_names
     parts = [_rendered(f"f[{names.index(n) + 1}]", n) for n in row_id_field_names(schema)]
     pickup = f"f[{names.index(schema.pickup) + 1}]"
+    month = schema.file_month(file_name)
+    # A file named otherwise has no month to stray from.
+    stray = f"left({pickup}, 7) <> {_literal(month)}" if month else "false"
     return f"""
         WITH lines AS (
             -- one column per line: 0x01, the delimiter, never occurs in a plain file (source.NOT_PLAIN)
             SELECT line, string_split(line, ',') AS f, regexp_matches(line, '{_line_pattern(schema)}') AS exact
             FROM read_csv({_literal(str(csv_path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '',
                           header = true, auto_detect = false, buffer_size = 2097152)
+        ), annotated AS (
+            SELECT CASE WHEN exact THEN line || ',' || md5({' || '.join(parts)}) || {_literal(',' + file_name + chr(10))} END AS row,
+                   exact AND {stray} AS stray, line, exact, {pickup} AS pickup
+            FROM lines
         )
-        SELECT CASE WHEN exact THEN line || ',' || md5({' || '.join(parts)}) || {_literal(',' + file_name + chr(10))} END AS copy_row,
+        SELECT CASE WHEN NOT stray THEN row END AS copy_row,
+               CASE WHEN stray THEN row END AS stray_row,
                CASE WHEN NOT exact THEN line || chr(10) END AS leftover,
-               CASE WHEN exact THEN left({pickup}, 10) END AS pickup_day
-        FROM lines
+               CASE WHEN exact THEN left(pickup, 10) END AS pickup_day
+        FROM annotated
     """
 
 
@@ -157,15 +171,19 @@ class _Spool:
 class Annotation:
     """Ids being computed for one month's file by a worker thread (see `annotation`)."""
 
-    def __init__(self, spool: _Spool, leftover_path: Path, summary: AnnotationSummary):
-        self._spool, self.leftover_path, self.summary = spool, leftover_path, summary
+    def __init__(self, spool: _Spool, strays_path: Path, leftover_path: Path, summary: AnnotationSummary):
+        self._spool, self._strays_path, self.leftover_path, self.summary = spool, strays_path, leftover_path, summary
 
     def copy_rows(self) -> Iterator[bytes]:
-        """COPY text rows (`<line>,<unique_row_id>,<file name>`), streamed as they are computed.
+        """COPY text rows (`<line>,<unique_row_id>,<file name>`), streamed as they are computed,
+        the strays last.
 
         Once exhausted, `summary` is complete and `leftover_path` holds the leftover lines.
         """
-        return self._spool.chunks()
+        yield from self._spool.chunks()
+        with open(self._strays_path, "rb") as strays:
+            while chunk := strays.read(1 << 20):
+                yield chunk
 
 
 @contextmanager
@@ -177,20 +195,26 @@ def annotation(gz_path: Path, schema: TaxiSchema, file_name: str, workdir: Path)
     and removes its files.
     """
     spool_path, leftover_path = workdir / f"{file_name}.ids", workdir / f"{file_name}.leftover"
+    strays_path = workdir / f"{file_name}.strays"
     spool, summary, stop = _Spool(spool_path), AnnotationSummary(), threading.Event()
+
+    def set_aside(column, out) -> int:
+        column = column.drop_null()
+        out.write(_arrow_text(column))
+        return len(column)
 
     def work() -> None:
         try:
             config = {**DUCKDB_SETTINGS, "temp_directory": str(workdir)}  # should it ever spill
-            with duckdb.connect(config=config) as con, open(leftover_path, "wb") as leftovers:
+            with (duckdb.connect(config=config) as con, open(leftover_path, "wb") as leftovers,
+                  open(strays_path, "wb") as strays):
                 for batch in con.execute(annotate_query(schema, gz_path, file_name)).to_arrow_reader(BATCH_ROWS):
                     if stop.is_set():
                         break
-                    rows, leftover, days = batch.column(0), batch.column(1), batch.column(2)
+                    rows, stray_rows, leftover, days = (batch.column(i) for i in range(4))
                     if rows.null_count:
-                        leftover = leftover.drop_null()
-                        leftovers.write(_arrow_text(leftover))
-                        summary.leftover_rows += len(leftover)
+                        summary.leftover_rows += set_aside(leftover, leftovers)
+                        summary.rows_with_id += set_aside(stray_rows, strays)
                         rows = rows.drop_null()
                     summary.pickup_days.update(pc.unique(days).to_pylist())
                     summary.rows_with_id += len(rows)
@@ -202,10 +226,10 @@ def annotation(gz_path: Path, schema: TaxiSchema, file_name: str, workdir: Path)
     worker = threading.Thread(target=work, name=f"row-ids-{file_name}", daemon=True)
     worker.start()
     try:
-        yield Annotation(spool, leftover_path, summary)
+        yield Annotation(spool, strays_path, leftover_path, summary)
     finally:
         stop.set()
         worker.join()
         spool.close()
-        spool_path.unlink(missing_ok=True)
-        leftover_path.unlink(missing_ok=True)
+        for path in (spool_path, strays_path, leftover_path):
+            path.unlink(missing_ok=True)

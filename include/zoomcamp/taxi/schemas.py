@@ -5,6 +5,8 @@ so yellow and green share one code path and the SQL is generated once from these
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 
@@ -37,6 +39,11 @@ class TaxiSchema:
 
     def file_name(self, year: str, month: str) -> str:
         return f"{self.taxi}_tripdata_{year}-{month}.csv"
+
+    def file_month(self, file_name: str) -> str | None:
+        """'YYYY-MM' of a file named as `file_name` names them, else None."""
+        match = re.fullmatch(rf"{self.taxi}_tripdata_(\d{{4}}-(?:0[1-9]|1[0-2]))\.csv", file_name)
+        return match.group(1) if match else None
 
 
 def _c(name: str, pg_type: str, bq_type: str, description: str) -> Column:
