@@ -18,17 +18,17 @@ with DAG(
     tags=[config.TAG],
     doc_md=__doc__,
 ):
-    create_bucket = GCSCreateBucketOperator(
+    create_gcs_bucket = GCSCreateBucketOperator(
         task_id="create_gcs_bucket",
         bucket_name=templates.BUCKET,
         project_id=templates.PROJECT_ID,
         location=templates.LOCATION,
     )
-    create_dataset = BigQueryCreateEmptyDatasetOperator(
+    create_bq_dataset = BigQueryCreateEmptyDatasetOperator(
         task_id="create_bq_dataset",
         dataset_id=templates.DATASET,
         project_id=templates.PROJECT_ID,
         location=templates.LOCATION,
         if_exists="ignore",
     )
-    create_bucket >> create_dataset
+    create_gcs_bucket >> create_bq_dataset
