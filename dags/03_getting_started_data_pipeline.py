@@ -7,8 +7,7 @@ price per brand with DuckDB. The result is kept as a CSV file (under Variable
 """
 from airflow.sdk import DAG, Param, task
 
-from include.zoomcamp import config
-from include.zoomcamp import products
+from include.zoomcamp import config, products
 
 PRODUCTS_URL = "{{ var.value.get('%s', '%s') }}" % (config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
 RESULTS_DIR = "{{ var.value.get('%s', '%s') }}" % (config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)

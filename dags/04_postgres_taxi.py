@@ -9,8 +9,8 @@ failed or killed run leaves the table as it was. Connection: `ny_taxi`.
 from airflow.sdk import DAG
 
 from include.zoomcamp import config
-from include.zoomcamp.taxi.params import taxi_month_params
 from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
+from include.zoomcamp.taxi.params import taxi_month_params
 from include.zoomcamp.taxi.postgres_tasks import postgres_taxi_tasks
 
 with DAG(

@@ -13,8 +13,8 @@ from airflow.sdk import DAG
 
 from include.zoomcamp import config
 from include.zoomcamp.gcp.taxi_tasks import GCP_DEFAULT_ARGS, gcp_taxi_tasks
-from include.zoomcamp.taxi.params import taxi_month_params
 from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
+from include.zoomcamp.taxi.params import taxi_month_params
 
 with DAG(
     dag_id="08_gcp_taxi",

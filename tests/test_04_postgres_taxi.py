@@ -121,7 +121,8 @@ def test_switching_from_the_kestra_flow_gives_no_duplicates_and_no_missing_rows(
     feb = schema.file_name("2019", "02")
     csv_feb = "\n".join(taxi_csv_lines(schema.taxi, 2019, 2, ROWS)) + "\n"
     _course_sql_load(pg, schema, feb, csv_feb, "public")
-    kestra_ids = {r[0] for r in pg.execute(f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (feb,))}
+    kestra_ids = {r[0] for r in pg.execute(
+        f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (feb,))}
     _course_sql_load(pg, schema, feb, csv_feb, "kestra_reference")
 
     dag = dagbag.get_dag("04_postgres_taxi")
@@ -279,7 +280,8 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
 
     uri = f"postgresql://root:root@127.0.0.1:{os.environ['ZOOMCAMP_PG_PORT']}/ny_taxi"
     proc = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(downloaded).hex()], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.stdout.readline().strip() == "copying"
     copying_into = pg.execute("SELECT query FROM pg_stat_activity WHERE query LIKE 'COPY %%' "
                               "AND pid <> pg_backend_pid()").fetchall()

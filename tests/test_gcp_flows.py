@@ -95,7 +95,8 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
     run = run_dag(dag, run_conf=conf)
     assert run.state == "success"
     blob = storage.bucket(BUCKET).get_blob(file_name)
-    assert blob is not None and blob.size == len(("\n".join(taxi_csv_lines(schema.taxi, 2019, 1, ROWS)) + "\n").encode())
+    csv_text = "\n".join(taxi_csv_lines(schema.taxi, 2019, 1, ROWS)) + "\n"
+    assert blob is not None and blob.size == len(csv_text.encode())
     assert _count(bigquery, schema.table, f"filename = '{file_name}'") == ROWS
     table = bigquery.get_table(f"{PROJECT}.{DATASET}.{schema.table}")
     assert table.time_partitioning.field == schema.pickup and table.time_partitioning.type_ == "DAY"
@@ -141,10 +142,13 @@ def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, s
 ])
 def test_kv_rejects_bad_names_and_stores_nothing(dagbag, key, value, message):
     from airflow.models.variable import Variable
+
     from include.zoomcamp.gcp import naming
 
     with pytest.raises(naming.InvalidGcpName, match=message):
-        {config.GCP_BUCKET_NAME_VAR: naming.validate_bucket, config.GCP_DATASET_VAR: naming.validate_dataset}[key](value)
+        validators = {config.GCP_BUCKET_NAME_VAR: naming.validate_bucket,
+                      config.GCP_DATASET_VAR: naming.validate_dataset}
+        validators[key](value)
     before = Variable.get(key, default_var=None)
     run = run_dag(dagbag.get_dag("06_gcp_kv"), run_conf={key: value})
     assert run.state == "failed"
