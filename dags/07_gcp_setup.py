@@ -9,12 +9,13 @@ from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
 from airflow.sdk import DAG
 
 from include.zoomcamp import config
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 
 with DAG(
     dag_id="07_gcp_setup",
     schedule=None,
-    default_args={"gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False},
+    default_args=GCP_DEFAULT_ARGS,
     tags=[config.TAG],
     doc_md=__doc__,
 ):

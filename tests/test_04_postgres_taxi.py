@@ -70,12 +70,6 @@ def _load_report(run):
     return ti.xcom_pull(task_ids="extract_and_load")
 
 
-def _no_retries(dag):
-    for t in dag.tasks:
-        t.retries = 0
-    return dag
-
-
 @pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])
 def test_loads_a_month_and_a_rerun_adds_nothing(dagbag, pg, schema):
     dag = dagbag.get_dag("04_postgres_taxi")
@@ -220,7 +214,7 @@ def test_two_loads_at_once_of_different_and_same_months(pg, base_url):
     ],
     ids=["truncated-gzip", "wrong-header", "short-row", "not-published"],
 )
-def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_url, month, message):
+def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_url, month, message, no_retries):
     from include.zoomcamp.config import POSTGRES_CONN_ID
     from include.zoomcamp.taxi.postgres_tasks import load_taxi_month
 
@@ -230,7 +224,7 @@ def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_u
     if month == "11":
         assert f"{base_url}/yellow/yellow_tripdata_2020-11.csv.gz" in str(raised.value)
 
-    run = run_dag(_no_retries(dagbag.get_dag("04_postgres_taxi")),
+    run = run_dag(no_retries(dagbag.get_dag("04_postgres_taxi")),
                   run_conf={"taxi": "yellow", "year": "2020", "month": month})
     assert run.state == "failed"
     assert _count(pg, "yellow_tripdata") == before

@@ -115,7 +115,8 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
 
 @pytest.mark.parametrize(("month", "message"), [("01", "truncated"), ("02", "line 41: 14 fields")],
                          ids=["truncated-gzip", "short-row"])
-def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, base_url):
+def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, base_url,
+                                                  no_retries):
     from include.zoomcamp.gcp.taxi_tasks import extract_verify_upload
     from include.zoomcamp.taxi.source import TaxiMonth
 
@@ -124,9 +125,7 @@ def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, s
     with pytest.raises(Exception, match=message):
         extract_verify_upload(TaxiMonth("green", "2020", month), os.environ["AIRFLOW_VAR_TAXI_DATA_BASE_URL"],
                               BUCKET, config.GCP_CONN_ID)
-    dag = dagbag.get_dag("08_gcp_taxi")
-    for t in dag.tasks:
-        t.retries = 0
+    dag = no_retries(dagbag.get_dag("08_gcp_taxi"))
     run = run_dag(dag, run_conf={"taxi": "green", "year": "2020", "month": month})
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}

@@ -22,10 +22,6 @@ from include.zoomcamp.gcp import bigquery_sql, templates
 
 log = logging.getLogger(__name__)
 
-# GoogleSQL everywhere (the providers still default some operators to legacy SQL).
-GCP_DEFAULT_ARGS = {"gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False}
-
-
 def _plan(key: str) -> str:
     """A value of the `plan` task's XCom (the DAG renders templates as native objects)."""
     return "{{ ti.xcom_pull(task_ids='plan')['%s'] }}" % key
