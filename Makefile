@@ -31,7 +31,7 @@ test: $(STAMP)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)
-	$(BIN)/ruff check dags include plugins tests bench devstack
+	$(BIN)/ruff check dags include plugins tests bench devstack .astro
 
 ## bench: load-speed and parse-time figures (prints; asserts nothing)
 bench: $(STAMP)
