@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run services stop test bench clean
+.PHONY: run services stop test lint bench clean
 
 $(STAMP): requirements.txt requirements-local.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -28,6 +28,10 @@ stop: $(STAMP)
 ## test: the whole suite, on its own throw-away embedded services
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check dags include plugins tests bench devstack .astro
 
 ## bench: load-speed and parse-time figures (prints; asserts nothing)
 bench: $(STAMP)

@@ -1,7 +1,8 @@
 """Benchmark of flow 04's load against a bare COPY and the course's SQL sequence, plus DAG parse times.
 
 Prints figures; asserts nothing. Each timed step starts after a CHECKPOINT, so none pays for
-writing out what the step before it left in shared buffers. Targets (2-core machine): load <= 2.0 x bare COPY, rerun <= 1.0 x,
+writing out what the step before it left in shared buffers.
+Targets (2-core machine): load <= 2.0 x bare COPY, rerun <= 1.0 x,
 peak RSS <= 200 MB for a yellow month (~1.5 M rows, ~130 MB) and for a file twice as large;
 each DAG file parses in <= 0.3 s in a warm process. The last line is machine-readable.
 """
@@ -43,7 +44,8 @@ with tempfile.TemporaryDirectory() as tmp:
         if report is None:
             report = postgres.load_month(conn, month_schema, file_name, downloaded, Path(tmp))
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "download_seconds": downloaded_at, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "download_seconds": downloaded_at,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   **report.as_dict()}))
 """
 
@@ -115,7 +117,8 @@ def main() -> None:
         with gzip.open(gz_small, "rb") as src, open(csv_path, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         size_mb = csv_path.stat().st_size / 2**20
-        print(f"yellow month: {ROWS:,} rows ({realistic_strays(ROWS)} dated far from the month), {size_mb:.1f} MiB uncompressed, {gz_small.stat().st_size / 2**20:.1f} MiB gzipped")
+        print(f"yellow month: {ROWS:,} rows ({realistic_strays(ROWS)} dated far from the month), "
+              f"{size_mb:.1f} MiB uncompressed, {gz_small.stat().st_size / 2**20:.1f} MiB gzipped")
 
         with psycopg.connect(uri, autocommit=True) as conn:
             settle(uri)
@@ -143,7 +146,8 @@ def main() -> None:
         for name, seconds in parse_times().items():
             print(f"  {name:<42}{seconds:.3f} s")
         peak = max(fresh["peak_rss_mb"], large["peak_rss_mb"])
-        print(f"load_ratio={fresh['seconds'] / bare:.2f} rerun_ratio={rerun['seconds'] / bare:.2f} peak_rss_mb={peak:.0f}")
+        print(f"load_ratio={fresh['seconds'] / bare:.2f} rerun_ratio={rerun['seconds'] / bare:.2f} "
+              f"peak_rss_mb={peak:.0f}")
 
 
 if __name__ == "__main__":

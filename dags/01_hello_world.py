@@ -2,7 +2,8 @@
 
 Param `name` → a welcome message rendered at run time → a returned value → a 15 s wait that is
 deferred to the triggerer (it holds no worker slot) → a log of the earlier output → goodbye.
-Every log task logs at ERROR, set once in `default_args` (Kestra's pluginDefaults).
+Every log task logs at ERROR, set once in `default_args` (Kestra's pluginDefaults), which also
+give every task the project's retries.
 At most 2 runs at a time: Airflow queues a third run until one finishes (Kestra's FAIL
 behaviour rejects it instead). The daily 10:00 schedule passes name=Sarah and starts paused.
 """
@@ -11,6 +12,7 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import DAG, Param, task
 
 from include.zoomcamp import config
+from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 from include.zoomcamp.operators import LogOperator
 
 # Kestra trigger inputs: what the schedule passes instead of the param default.
@@ -27,7 +29,7 @@ with DAG(
     max_active_runs=2,
     params={"name": Param("Will", type="string", title="Name", description="Who to greet")},
     user_defined_macros={"scheduled_inputs": SCHEDULED_INPUTS},
-    default_args={"level": "ERROR"},
+    default_args={**RETRY_DEFAULT_ARGS, "level": "ERROR"},
     tags=[config.TAG],
     doc_md=__doc__,
 ):

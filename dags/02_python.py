@@ -3,14 +3,16 @@
 The script runs in a fresh virtual environment that installs its own `requests`, asks Docker Hub
 for the pull count of `kestra/kestra`, and returns it as output `downloads` (an XCom). Its duration
 is logged. The API URL comes from Variable `dockerhub_api_url` (tests point it at a local server).
+A failed request or install is retried with exponential backoff.
 """
 from airflow.sdk import DAG, task
 
 from include.zoomcamp import config
+from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
 API_URL = "{{ var.value.get('%s', '%s') }}" % (config.DOCKERHUB_API_URL_VAR, config.DEFAULT_DOCKERHUB_API_URL)
 
-with DAG(dag_id="02_python", schedule=None, tags=[config.TAG], doc_md=__doc__):
+with DAG(dag_id="02_python", schedule=None, default_args=RETRY_DEFAULT_ARGS, tags=[config.TAG], doc_md=__doc__):
 
     @task.virtualenv(requirements=["requests>=2.31"], system_site_packages=False, multiple_outputs=True)
     def fetch_downloads(api_url: str) -> dict:

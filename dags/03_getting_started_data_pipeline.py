@@ -3,12 +3,13 @@
 Download the products JSON (Variable `products_url`, default dummyjson.com), keep the columns
 chosen in param `columns_to_keep` ("N/A" where a product lacks one), then compute the average
 price per brand with DuckDB. The result is kept as a CSV file (under Variable
-`zoomcamp_results_dir`) and returned as the task's output.
+`zoomcamp_results_dir`) and returned as the task's output. A failed download is retried with
+exponential backoff; kept columns without brand and price fail the query at once.
 """
 from airflow.sdk import DAG, Param, task
 
-from include.zoomcamp import config
-from include.zoomcamp import products
+from include.zoomcamp import config, products
+from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
 PRODUCTS_URL = "{{ var.value.get('%s', '%s') }}" % (config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
 RESULTS_DIR = "{{ var.value.get('%s', '%s') }}" % (config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)
@@ -18,6 +19,7 @@ with DAG(
     schedule=None,
     params={"columns_to_keep": Param(["brand", "price"], type="array", items={"type": "string"}, minItems=1,
                                      title="Columns to keep")},
+    default_args=RETRY_DEFAULT_ARGS,
     tags=[config.TAG],
     doc_md=__doc__,
 ):
@@ -32,6 +34,11 @@ with DAG(
 
     @task
     def query(rows: list[dict], results_dir: str, run_id=None) -> dict:
-        return products.average_price_by_brand(rows, results_dir, run_id)
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return products.average_price_by_brand(rows, results_dir, run_id)
+        except products.MissingColumns as exc:
+            raise AirflowFailException(str(exc)) from None  # the same params would fail again
 
     query(transform(extract(PRODUCTS_URL)), RESULTS_DIR)

@@ -9,15 +9,15 @@ failed or killed run leaves the table as it was. Connection: `ny_taxi`.
 from airflow.sdk import DAG
 
 from include.zoomcamp import config
+from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 from include.zoomcamp.taxi.params import taxi_month_params
-from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
 from include.zoomcamp.taxi.postgres_tasks import postgres_taxi_tasks
 
 with DAG(
     dag_id="04_postgres_taxi",
     schedule=None,
     params=taxi_month_params(default_taxi="yellow"),
-    default_args=TAXI_DEFAULT_ARGS,
+    default_args=RETRY_DEFAULT_ARGS,
     tags=[config.TAG],
     doc_md=__doc__,
 ):

@@ -9,26 +9,27 @@ from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
 from airflow.sdk import DAG
 
 from include.zoomcamp import config
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 
 with DAG(
     dag_id="07_gcp_setup",
     schedule=None,
-    default_args={"gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False},
+    default_args=GCP_DEFAULT_ARGS,
     tags=[config.TAG],
     doc_md=__doc__,
 ):
-    create_bucket = GCSCreateBucketOperator(
+    create_gcs_bucket = GCSCreateBucketOperator(
         task_id="create_gcs_bucket",
         bucket_name=templates.BUCKET,
         project_id=templates.PROJECT_ID,
         location=templates.LOCATION,
     )
-    create_dataset = BigQueryCreateEmptyDatasetOperator(
+    create_bq_dataset = BigQueryCreateEmptyDatasetOperator(
         task_id="create_bq_dataset",
         dataset_id=templates.DATASET,
         project_id=templates.PROJECT_ID,
         location=templates.LOCATION,
         if_exists="ignore",
     )
-    create_bucket >> create_dataset
+    create_gcs_bucket >> create_bq_dataset

@@ -12,15 +12,15 @@ reading only the partitions of the month's pickup dates. Connection: `google_clo
 from airflow.sdk import DAG
 
 from include.zoomcamp import config
-from include.zoomcamp.gcp.taxi_tasks import GCP_DEFAULT_ARGS, gcp_taxi_tasks
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp.taxi_tasks import gcp_taxi_tasks
 from include.zoomcamp.taxi.params import taxi_month_params
-from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
 
 with DAG(
     dag_id="08_gcp_taxi",
     schedule=None,
     params=taxi_month_params(default_taxi="green"),
-    default_args={**TAXI_DEFAULT_ARGS, **GCP_DEFAULT_ARGS},
+    default_args=GCP_DEFAULT_ARGS,
     render_template_as_native_obj=True,
     tags=[config.TAG],
     doc_md=__doc__,

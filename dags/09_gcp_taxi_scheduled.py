@@ -3,7 +3,8 @@
 Green at 09:00 and yellow at 10:00 on the 1st; the month is the run's logical date; catchup covers
 the whole dataset (2019-01 to 2021-07). Backfill any range with `airflow backfill create`.
 """
-from include.zoomcamp.gcp.taxi_tasks import GCP_DEFAULT_ARGS, gcp_taxi_tasks
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp.taxi_tasks import gcp_taxi_tasks
 from include.zoomcamp.schedules import scheduled_taxi_dag
 
 green = scheduled_taxi_dag("09_gcp_taxi_scheduled_green", "green", gcp_taxi_tasks, __doc__,

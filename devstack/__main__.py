@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         env = start_services(root)
         settings.write_env_file(env)
         print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "
-              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; wrote {settings.ENV_FILE}")
+              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
+              f"wrote {settings.ENV_FILE}")
         return 0
     if args.command == "stop":
         stop_services(root)

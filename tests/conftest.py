@@ -72,6 +72,19 @@ def dagbag():
     return bag
 
 
+@pytest.fixture
+def no_retries(monkeypatch):
+    """Set every task of a DAG to fail on its first error, for this test only: the session's DAGs
+    keep the retries they were parsed with (the DAG policy test checks them)."""
+
+    def without_retries(dag):
+        for t in dag.tasks:
+            monkeypatch.setattr(t, "retries", 0)
+        return dag
+
+    return without_retries
+
+
 def run_dag(dag, **kwargs):
     """Run a DAG for real with `dag.test()` (tasks execute, XComs and states are stored)."""
     return dag.test(**kwargs)

@@ -70,12 +70,6 @@ def _load_report(run):
     return ti.xcom_pull(task_ids="extract_and_load")
 
 
-def _no_retries(dag):
-    for t in dag.tasks:
-        t.retries = 0
-    return dag
-
-
 @pytest.mark.parametrize("schema", [YELLOW, GREEN], ids=["yellow", "green"])
 def test_loads_a_month_and_a_rerun_adds_nothing(dagbag, pg, schema):
     dag = dagbag.get_dag("04_postgres_taxi")
@@ -121,7 +115,8 @@ def test_switching_from_the_kestra_flow_gives_no_duplicates_and_no_missing_rows(
     feb = schema.file_name("2019", "02")
     csv_feb = "\n".join(taxi_csv_lines(schema.taxi, 2019, 2, ROWS)) + "\n"
     _course_sql_load(pg, schema, feb, csv_feb, "public")
-    kestra_ids = {r[0] for r in pg.execute(f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (feb,))}
+    kestra_ids = {r[0] for r in pg.execute(
+        f"SELECT unique_row_id FROM public.{schema.table} WHERE filename = %s", (feb,))}
     _course_sql_load(pg, schema, feb, csv_feb, "kestra_reference")
 
     dag = dagbag.get_dag("04_postgres_taxi")
@@ -219,7 +214,7 @@ def test_two_loads_at_once_of_different_and_same_months(pg, base_url):
     ],
     ids=["truncated-gzip", "wrong-header", "short-row", "not-published"],
 )
-def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_url, month, message):
+def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_url, month, message, no_retries):
     from include.zoomcamp.config import POSTGRES_CONN_ID
     from include.zoomcamp.taxi.postgres_tasks import load_taxi_month
 
@@ -229,7 +224,7 @@ def test_bad_files_fail_clearly_and_leave_the_table_unchanged(dagbag, pg, base_u
     if month == "11":
         assert f"{base_url}/yellow/yellow_tripdata_2020-11.csv.gz" in str(raised.value)
 
-    run = run_dag(_no_retries(dagbag.get_dag("04_postgres_taxi")),
+    run = run_dag(no_retries(dagbag.get_dag("04_postgres_taxi")),
                   run_conf={"taxi": "yellow", "year": "2020", "month": month})
     assert run.state == "failed"
     assert _count(pg, "yellow_tripdata") == before
@@ -279,7 +274,8 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
 
     uri = f"postgresql://root:root@127.0.0.1:{os.environ['ZOOMCAMP_PG_PORT']}/ny_taxi"
     proc = subprocess.Popen([sys.executable, "-c", script, pickle.dumps(downloaded).hex()], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "URI": uri, "PYTHONPATH": str(REPO_ROOT)})
     assert proc.stdout.readline().strip() == "copying"
     copying_into = pg.execute("SELECT query FROM pg_stat_activity WHERE query LIKE 'COPY %%' "
                               "AND pid <> pg_backend_pid()").fetchall()

@@ -29,7 +29,8 @@ def test_compose_uses_the_same_connection_variables_and_code():
     airflow = _compose()["services"]["airflow"]
     env = airflow["environment"]
     conn = json.loads(env["AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper()])
-    assert (conn["conn_type"], conn["login"], conn["password"], conn["schema"]) == ("postgres", "root", "root", "ny_taxi")
+    login = (conn["conn_type"], conn["login"], conn["password"], conn["schema"])
+    assert login == ("postgres", "root", "root", "ny_taxi")
     assert env["AIRFLOW_VAR_" + config.TAXI_DATA_BASE_URL_VAR.upper()] == config.DEFAULT_TAXI_DATA_BASE_URL
     mounts = {m.split(":")[0] for m in airflow["volumes"]}
     assert {"./dags", "./include", "./plugins", "./requirements.txt"} <= mounts
@@ -45,6 +46,7 @@ def test_astro_files_agree_with_local_setup():
 
 
 def test_runtime_requirements_are_pinned_and_in_the_local_install():
-    runtime = [l for l in (REPO_ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    lines = (REPO_ROOT / "requirements.txt").read_text().splitlines()
+    runtime = [line for line in lines if line and not line.startswith("#")]
     assert all("==" in line for line in runtime)
     assert "-r requirements.txt" in (REPO_ROOT / "requirements-local.txt").read_text()

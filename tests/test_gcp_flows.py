@@ -95,7 +95,8 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
     run = run_dag(dag, run_conf=conf)
     assert run.state == "success"
     blob = storage.bucket(BUCKET).get_blob(file_name)
-    assert blob is not None and blob.size == len(("\n".join(taxi_csv_lines(schema.taxi, 2019, 1, ROWS)) + "\n").encode())
+    csv_text = "\n".join(taxi_csv_lines(schema.taxi, 2019, 1, ROWS)) + "\n"
+    assert blob is not None and blob.size == len(csv_text.encode())
     assert _count(bigquery, schema.table, f"filename = '{file_name}'") == ROWS
     table = bigquery.get_table(f"{PROJECT}.{DATASET}.{schema.table}")
     assert table.time_partitioning.field == schema.pickup and table.time_partitioning.type_ == "DAY"
@@ -114,7 +115,8 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
 
 @pytest.mark.parametrize(("month", "message"), [("01", "truncated"), ("02", "line 41: 14 fields")],
                          ids=["truncated-gzip", "short-row"])
-def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, base_url):
+def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, base_url,
+                                                  no_retries):
     from include.zoomcamp.gcp.taxi_tasks import extract_verify_upload
     from include.zoomcamp.taxi.source import TaxiMonth
 
@@ -123,9 +125,7 @@ def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, s
     with pytest.raises(Exception, match=message):
         extract_verify_upload(TaxiMonth("green", "2020", month), os.environ["AIRFLOW_VAR_TAXI_DATA_BASE_URL"],
                               BUCKET, config.GCP_CONN_ID)
-    dag = dagbag.get_dag("08_gcp_taxi")
-    for t in dag.tasks:
-        t.retries = 0
+    dag = no_retries(dagbag.get_dag("08_gcp_taxi"))
     run = run_dag(dag, run_conf={"taxi": "green", "year": "2020", "month": month})
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -141,10 +141,13 @@ def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, s
 ])
 def test_kv_rejects_bad_names_and_stores_nothing(dagbag, key, value, message):
     from airflow.models.variable import Variable
+
     from include.zoomcamp.gcp import naming
 
     with pytest.raises(naming.InvalidGcpName, match=message):
-        {config.GCP_BUCKET_NAME_VAR: naming.validate_bucket, config.GCP_DATASET_VAR: naming.validate_dataset}[key](value)
+        validators = {config.GCP_BUCKET_NAME_VAR: naming.validate_bucket,
+                      config.GCP_DATASET_VAR: naming.validate_dataset}
+        validators[key](value)
     before = Variable.get(key, default_var=None)
     run = run_dag(dagbag.get_dag("06_gcp_kv"), run_conf={key: value})
     assert run.state == "failed"

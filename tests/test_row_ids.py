@@ -49,7 +49,8 @@ def _rows_with(schema, values: dict[str, list[str]], seed: int = 3) -> str:
 
 def _mismatched_ids(conn, schema, file_name: str) -> tuple[int, int]:
     return conn.execute(sql.SQL(
-        "SELECT count(*), count(*) FILTER (WHERE unique_row_id IS DISTINCT FROM {}) FROM {} WHERE filename = %s").format(
+        "SELECT count(*), count(*) FILTER (WHERE unique_row_id IS DISTINCT FROM {}) "
+        "FROM {} WHERE filename = %s").format(
         postgres.row_id_expression(schema), postgres.final_table(schema)), (file_name,)).fetchone()
 
 
@@ -95,7 +96,8 @@ def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_p
     lines[41] = ",".join(fields)
     name = "yellow_tripdata_2017-03.csv"
     downloaded = downloaded_gz(tmp_path, name, "\n".join(lines) + "\n")
-    with psycopg.connect(pg_uri) as conn, pytest.raises(TaxiFileError, match=r"line 42: date/time field value out of range"):
+    out_of_range = r"line 42: date/time field value out of range"
+    with psycopg.connect(pg_uri) as conn, pytest.raises(TaxiFileError, match=out_of_range):
         postgres.load_month(conn, YELLOW, name, downloaded, tmp_path)
     with psycopg.connect(pg_uri) as conn:
         assert conn.execute("SELECT count(*) FROM public.yellow_tripdata").fetchone()[0] == 0

@@ -15,6 +15,10 @@ ORDER BY avg_price DESC
 """
 
 
+class MissingColumns(ValueError):
+    """The kept columns lack one the query needs: a retry with the same params would fail again."""
+
+
 def download_products(url: str) -> list[dict]:
     import requests
 
@@ -37,7 +41,7 @@ def average_price_by_brand(rows: list[dict], results_dir: str, run_id: str) -> d
 
     missing = {"brand", "price"} - set(rows[0] if rows else {})
     if missing:
-        raise ValueError(f"The average-price query needs columns brand and price; missing: {sorted(missing)}")
+        raise MissingColumns(f"The average-price query needs columns brand and price; missing: {sorted(missing)}")
     frame = pd.DataFrame(rows)
     frame["price"] = pd.to_numeric(frame["price"], errors="coerce")
     with duckdb.connect() as con:

@@ -31,10 +31,10 @@ def scheduled_taxi_dag(dag_id: str, taxi: str, add_tasks: Callable[..., None], d
     from airflow.sdk import DAG
     from airflow.timetables.trigger import CronTriggerTimetable
 
-    from include.zoomcamp.taxi.common_tasks import TAXI_DEFAULT_ARGS
+    from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
     start, end = catchup_window()
-    default_args = {**TAXI_DEFAULT_ARGS, **dag_kwargs.pop("default_args", {})}
+    default_args = {**RETRY_DEFAULT_ARGS, **dag_kwargs.pop("default_args", {})}
     with DAG(
         dag_id=dag_id,
         schedule=CronTriggerTimetable(MONTHLY_CRON[taxi], timezone=schedule_timezone()),

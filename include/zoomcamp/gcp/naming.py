@@ -22,7 +22,8 @@ def validate_bucket(name: str) -> str:
     if not re.fullmatch(r"[a-z0-9._-]+", name):
         problems.append("may contain only lowercase letters, digits, dashes, underscores and dots")
     elif not all(_BUCKET_PART.match(part) and len(part) <= 63 for part in name.split(".")):
-        problems.append("must start and end with a letter or digit (each dot-separated part too, at most 63 characters)")
+        problems.append("must start and end with a letter or digit "
+                        "(each dot-separated part too, at most 63 characters)")
     if name.startswith("goog") or "google" in name or "g00gle" in name:
         problems.append("must not start with 'goog' or contain 'google'")
     try:

@@ -22,10 +22,6 @@ from include.zoomcamp.gcp import bigquery_sql, templates
 
 log = logging.getLogger(__name__)
 
-# GoogleSQL everywhere (the providers still default some operators to legacy SQL).
-GCP_DEFAULT_ARGS = {"gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False}
-
-
 def _plan(key: str) -> str:
     """A value of the `plan` task's XCom (the DAG renders templates as native objects)."""
     return "{{ ti.xcom_pull(task_ids='plan')['%s'] }}" % key
@@ -114,12 +110,12 @@ def gcp_taxi_tasks(taxi: str | None = None) -> None:
         return plan_merge(plan_values, config.GCP_CONN_ID)
 
     planned = plan(templates.PROJECT_ID, templates.DATASET, templates.BUCKET)
-    create_final = BigQueryCreateTableOperator(
+    create_final_table = BigQueryCreateTableOperator(
         task_id="create_final_table",
         project_id=_plan("project"), dataset_id=_plan("dataset"), table_id=_plan("final_table"),
         table_resource=_plan("final_table_resource"), if_exists="ignore",
     )
-    load_ext = GCSToBigQueryOperator(
+    load_month_to_ext_table = GCSToBigQueryOperator(
         task_id="load_month_to_ext_table",
         bucket=_plan("bucket"), source_objects=[_plan("object")],
         destination_project_dataset_table=_plan("ext_table"), schema_fields=_plan("ext_schema_fields"),
@@ -127,12 +123,12 @@ def gcp_taxi_tasks(taxi: str | None = None) -> None:
         write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_IF_NEEDED", autodetect=False,
         project_id=_plan("project"),
     )
-    create_monthly = BigQueryInsertJobOperator(
+    create_monthly_table = BigQueryInsertJobOperator(
         task_id="create_monthly_table",
         configuration={"query": {"query": _plan("create_monthly_sql"), "useLegacySql": False}},
         project_id=_plan("project"),
     )
-    merge = BigQueryInsertJobOperator(
+    merge_new_rows = BigQueryInsertJobOperator(
         task_id="merge_new_rows",
         configuration={"query": {"query": "{{ ti.xcom_pull(task_ids='plan_merge_statement') }}",
                                  "useLegacySql": False}},
@@ -140,4 +136,5 @@ def gcp_taxi_tasks(taxi: str | None = None) -> None:
     )
     uploaded = extract_and_upload(BASE_URL, templates.BUCKET)
     merge_sql = plan_merge_statement(planned)
-    set_labels_task(taxi) >> planned >> uploaded >> create_final >> load_ext >> create_monthly >> merge_sql >> merge
+    (set_labels_task(taxi) >> planned >> uploaded >> create_final_table >> load_month_to_ext_table
+     >> create_monthly_table >> merge_sql >> merge_new_rows)

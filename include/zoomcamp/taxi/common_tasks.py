@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from airflow.sdk import get_current_context, task
 
@@ -10,14 +9,6 @@ from include.zoomcamp import config
 from include.zoomcamp.taxi.runs import labels, month_of_run
 
 log = logging.getLogger(__name__)
-
-TAXI_DEFAULT_ARGS = {
-    # HTTP errors other than 404 and incomplete downloads are retried with exponential backoff.
-    "retries": 3,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=5),
-}
 
 BASE_URL = "{{ var.value.get('%s', '%s') }}" % (config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
 

@@ -343,7 +343,7 @@ def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedFile) -> tuple[
     inserted = 0
     for rows in _in_month_then_strays(schema, csv.file_name):
         if any_existing:
-            # OFFSET 0 keeps the subquery whole, so md5 runs once per row, not once for the test and again for the insert.
+            # OFFSET 0 keeps the subquery whole: md5 runs once per row, not for the test and again for the insert.
             source = sql.SQL("({} OFFSET 0) s WHERE NOT EXISTS "
                              "(SELECT 1 FROM existing_ids e WHERE e.unique_row_id = s.unique_row_id)").format(
                 _staged_rows_with_ids(schema, rows))

@@ -92,10 +92,13 @@ def annotate_query(schema: TaxiSchema, csv_path: Path, file_name: str) -> str:
         WITH lines AS (
             -- one column per line: 0x01, the delimiter, never occurs in a plain file (source.NOT_PLAIN)
             SELECT line, string_split(line, ',') AS f, regexp_matches(line, '{_line_pattern(schema)}') AS exact
-            FROM read_csv({_literal(str(csv_path))}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '',
+            FROM read_csv({_literal(str(csv_path))}, columns = {{'line': 'VARCHAR'}},
+                          delim = '\x01', quote = '', escape = '',
                           header = true, auto_detect = false, buffer_size = 2097152)
         ), annotated AS (
-            SELECT CASE WHEN exact THEN line || ',' || md5({' || '.join(parts)}) || {_literal(',' + file_name + chr(10))} END AS row,
+            SELECT CASE WHEN exact
+                        THEN line || ',' || md5({' || '.join(parts)}) || {_literal(',' + file_name + chr(10))}
+                   END AS row,
                    exact AND {stray} AS stray, line, exact, {pickup} AS pickup
             FROM lines
         )

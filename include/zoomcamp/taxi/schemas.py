@@ -6,7 +6,6 @@ so yellow and green share one code path and the SQL is generated once from these
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 
 
@@ -53,8 +52,10 @@ def _c(name: str, pg_type: str, bq_type: str, description: str) -> Column:
 _VENDOR = _c("VendorID", "text", "STRING",
              "A code indicating the LPEP/TPEP provider that provided the record. 1= Creative Mobile "
              "Technologies, LLC; 2= VeriFone Inc.")
-_PASSENGERS = _c("passenger_count", "integer", "INTEGER", "The number of passengers in the vehicle. This is a driver-entered value.")
-_DISTANCE = _c("trip_distance", "double precision", "NUMERIC", "The elapsed trip distance in miles reported by the taximeter.")
+_PASSENGERS = _c("passenger_count", "integer", "INTEGER",
+                 "The number of passengers in the vehicle. This is a driver-entered value.")
+_DISTANCE = _c("trip_distance", "double precision", "NUMERIC",
+               "The elapsed trip distance in miles reported by the taximeter.")
 _RATECODE = _c("RatecodeID", "text", "STRING",
                "The final rate code in effect at the end of the trip. 1= Standard rate 2=JFK 3=Newark "
                "4=Nassau or Westchester 5=Negotiated fare 6=Group ride")

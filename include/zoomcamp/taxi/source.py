@@ -118,7 +118,9 @@ def download(url: str, dest: Path, timeout: float = 60.0) -> Download:
     return Download(dest, digest.hexdigest(), size)
 
 
-def verify_gz_file(downloaded: Download, schema: TaxiSchema, file_name: str, csv_dest: Path | None = None) -> VerifiedFile:
+def verify_gz_file(
+    downloaded: Download, schema: TaxiSchema, file_name: str, csv_dest: Path | None = None
+) -> VerifiedFile:
     """Check a downloaded month: complete gzip stream, expected header, every row's width.
 
     With `csv_dest`, also write the CSV there; it only gets that name once all of it has passed.

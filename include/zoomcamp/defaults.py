@@ -1,0 +1,18 @@
+"""`default_args` shared by the DAGs: one place for each policy."""
+from datetime import timedelta
+
+from include.zoomcamp import config
+
+# Every task retries with exponential backoff: downloads, Docker Hub, GCS/BigQuery and the metadata
+# database can fail for a moment. Failures a retry cannot fix (an unpublished month's HTTP 404, a
+# corrupt file, an invalid name or param) raise AirflowFailException and fail at once.
+RETRY_DEFAULT_ARGS = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
+
+# GCP tasks: the course's connection, and GoogleSQL everywhere (the providers still default some
+# operators to legacy SQL).
+GCP_DEFAULT_ARGS = {**RETRY_DEFAULT_ARGS, "gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False}
