@@ -5,11 +5,10 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
-from devstack import settings
+from devstack import airflow, settings
 from devstack.emulators import BigQueryEmulator, GcsEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
@@ -81,24 +80,17 @@ def run_airflow(root: Path) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     env = start_services(root)
     settings.write_env_file(env)
-    venv_bin = str(Path(sys.executable).parent)
-    # `airflow standalone` starts its components as `airflow ...` commands found on PATH.
-    full_env = {**os.environ, **env, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
-    airflow = str(Path(sys.executable).with_name("airflow"))
     print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
           f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}")
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
-    proc = subprocess.Popen([airflow, "standalone"], env=full_env, start_new_session=True)
+    proc = None
     try:
+        airflow.prepare_metadata(env)
+        proc = airflow.start_standalone(env)
         return proc.wait()
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            return proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            return 130
+        return 130 if proc is None else airflow.stop(proc)
     finally:
         stop_services(root)
         print("Stopped Airflow and the embedded services; data kept in", root)
@@ -112,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "services":
         env = start_services(root)
         settings.write_env_file(env)
+        airflow.prepare_metadata(env)
         print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "
               f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
               f"wrote {settings.ENV_FILE}")

@@ -31,7 +31,11 @@ def google_connection() -> dict:
 
 
 def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, bigquery_url: str) -> dict[str, str]:
-    """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*, AIRFLOW_VAR_*)."""
+    """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*).
+
+    No AIRFLOW_VAR_*: an environment Variable would hide the value a user sets in the UI; every
+    Variable's default lives in the code that reads it.
+    """
     return {
         "AIRFLOW_HOME": str(root / "airflow"),
         "PYTHONPATH": str(REPO_ROOT),
@@ -41,13 +45,15 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         # Manual DAGs run as soon as they are triggered; scheduled ones start paused by themselves.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # Tasks at once (the LocalExecutor forks this many workers up front; Airflow's default is 32):
+        # enough for a laptop, where the taxi-load pool bounds the heavy tasks anyway.
+        "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root:root@127.0.0.1:{pg_port}/airflow",
         "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__API__BASE_URL": f"http://{API_HOST}:{api_port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{api_port}/execution/",
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
-        "AIRFLOW_VAR_" + config.TAXI_DATA_BASE_URL_VAR.upper(): config.DEFAULT_TAXI_DATA_BASE_URL,
         "AIRFLOW_CONN_" + config.GCP_CONN_ID.upper(): json.dumps(google_connection()),
         # Read by Google's own clients (storage and bigquery), so any tool reaches the emulators.
         # GCP_* Variables are deliberately not set here: environment Variables would hide the

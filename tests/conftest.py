@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,8 +31,9 @@ def pytest_configure(config):
     env = start_services(_session_root)
     env["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
     os.environ.update(env)
-    airflow = Path(sys.executable).with_name("airflow")
-    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    from devstack.airflow import prepare_metadata
+
+    prepare_metadata(env)
 
 
 def pytest_unconfigure(config):
@@ -91,7 +91,7 @@ def run_dag(dag, **kwargs):
 
 
 def logical_dates(dag) -> list:
-    """Every logical date the DAG's timetable produces between its start and end dates."""
+    """Every logical date between the DAG's start and end dates: what a backfill of the whole range creates."""
     from airflow.timetables.base import DataInterval, TimeRestriction
 
     restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
@@ -100,3 +100,25 @@ def logical_dates(dag) -> list:
         dates.append(info.logical_date)
         last = DataInterval(info.data_interval.start, info.data_interval.end)
     return dates
+
+
+@pytest.fixture(scope="module")
+def release_site(tmp_path_factory):
+    """A loopback release site: (directory, base URL); write files with fixtures.taxi.write_taxi_gz."""
+    from tests.fixtures.taxi import FileServer
+
+    root = tmp_path_factory.mktemp("taxi-site")
+    with FileServer(root) as server:
+        yield root, server.url
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(release_site):
+    """A real Airflow (scheduler, dag-processor, triggerer, api-server) for this module's tests, its
+    taxi Variable pointing at `release_site`. Module-scoped: the dag.test() runs of other modules must
+    not meet a scheduler."""
+    from tests.fixtures.airflow_stack import AirflowStack
+
+    env = {**os.environ, "AIRFLOW_VAR_TAXI_DATA_BASE_URL": release_site[1]}
+    with AirflowStack(env, _session_root / "airflow-standalone.log") as stack:
+        yield stack

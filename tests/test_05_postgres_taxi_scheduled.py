@@ -1,4 +1,4 @@
-"""Flow 05: logical dates map to the course's files over the whole catchup range, and a scheduled run loads."""
+"""Flow 05: logical dates map to the course's files over the published range, and a scheduled run loads."""
 from __future__ import annotations
 
 import pendulum
@@ -10,10 +10,11 @@ from tests.fixtures.taxi import FileServer, write_taxi_gz
 
 
 @pytest.mark.parametrize(("taxi", "hour"), [("green", 9), ("yellow", 10)])
-def test_catchup_range_maps_each_month_to_its_file(dagbag, taxi, hour):
+def test_published_range_maps_each_month_to_its_file(dagbag, taxi, hour):
     dag = dagbag.get_dag(f"05_postgres_taxi_scheduled_{taxi}")
-    assert dag.catchup is True
-    assert dag.is_paused_upon_creation is True  # unpausing starts the catch-up deliberately
+    # Backfills load past months, and only while the DAG is active; it never catches up by itself.
+    assert dag.catchup is False and dag.is_paused_upon_creation is False
+    assert dag.task_dict["extract_and_load"].pool == "taxi_loads"
     dates = logical_dates(dag)
     assert len(dates) == 31  # 2019-01 .. 2021-07
     assert all(d.day == 1 and d.hour == hour and d.minute == 0 for d in dates)
@@ -25,10 +26,10 @@ def test_catchup_range_maps_each_month_to_its_file(dagbag, taxi, hour):
 
 
 def test_homework_timezone_is_configurable(monkeypatch):
-    from include.zoomcamp.schedules import catchup_window
+    from include.zoomcamp.schedules import published_window
 
     monkeypatch.setenv("ZOOMCAMP_TIMEZONE", "America/New_York")
-    start, _ = catchup_window()
+    start, _ = published_window()
     assert start.timezone_name == "America/New_York"
     assert TaxiMonth.from_logical_date("green", pendulum.datetime(2021, 3, 1, 9, tz="America/New_York")).month == "03"
 

@@ -31,7 +31,10 @@ def test_compose_uses_the_same_connection_variables_and_code():
     conn = json.loads(env["AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper()])
     login = (conn["conn_type"], conn["login"], conn["password"], conn["schema"])
     assert login == ("postgres", "root", "root", "ny_taxi")
-    assert env["AIRFLOW_VAR_" + config.TAXI_DATA_BASE_URL_VAR.upper()] == config.DEFAULT_TAXI_DATA_BASE_URL
+    # No Variables in the environment: they would hide what a user sets in the UI.
+    assert not [name for name in env if name.startswith("AIRFLOW_VAR_")]
+    pool = f"airflow pools set {config.TAXI_LOAD_POOL} {config.DEFAULT_TAXI_LOAD_SLOTS} '{config.TAXI_LOAD_POOL_DOC}'"
+    assert pool in " ".join(airflow["command"])
     mounts = {m.split(":")[0] for m in airflow["volumes"]}
     assert {"./dags", "./include", "./plugins", "./requirements.txt"} <= mounts
 
@@ -41,6 +44,8 @@ def test_astro_files_agree_with_local_setup():
     assert yaml.safe_load((REPO_ROOT / ".astro" / "config.yaml").read_text())["project"]["name"]
     settings = yaml.safe_load((REPO_ROOT / "airflow_settings.yaml").read_text())["airflow"]
     assert [c["conn_id"] for c in settings["connections"]] == [config.POSTGRES_CONN_ID]
+    pools = {p["pool_name"]: (p["pool_slot"], p["pool_description"]) for p in settings["pools"]}
+    assert pools == {config.TAXI_LOAD_POOL: (config.DEFAULT_TAXI_LOAD_SLOTS, config.TAXI_LOAD_POOL_DOC)}
     variables = {v["variable_name"]: v["variable_value"] for v in settings["variables"]}
     assert variables[config.TAXI_DATA_BASE_URL_VAR] == config.DEFAULT_TAXI_DATA_BASE_URL
 

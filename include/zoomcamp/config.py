@@ -1,4 +1,5 @@
 """Names shared by the DAGs, the local services and the tests: one place for each."""
+import os
 
 TAG = "zoomcamp"
 
@@ -18,6 +19,20 @@ PRODUCTS_URL_VAR = "products_url"
 DEFAULT_PRODUCTS_URL = "https://dummyjson.com/products"
 RESULTS_DIR_VAR = "zoomcamp_results_dir"
 DEFAULT_RESULTS_DIR = "/tmp/zoomcamp-results"
+
+# Taxi loads (flows 04/05) share one pool, so backfills and manual runs together never load more
+# months at once than the machine gains from. Two slots on a 2-core laptop (bench/backfill.py);
+# the pool is created by `make run` / `make services` (devstack) and can be resized in the UI
+# (Admin > Pools) or with `airflow pools set`.
+TAXI_LOAD_POOL = "taxi_loads"
+TAXI_LOAD_POOL_DOC = "Taxi month loads into Postgres (flows 04/05): months loaded at once"
+TAXI_LOAD_SLOTS_ENV = "ZOOMCAMP_TAXI_LOAD_SLOTS"
+DEFAULT_TAXI_LOAD_SLOTS = 2
+
+
+def taxi_load_slots() -> int:
+    return int(os.environ.get(TAXI_LOAD_SLOTS_ENV, DEFAULT_TAXI_LOAD_SLOTS))
+
 
 # Taxi data is published for these months (both colours); later months answer HTTP 404.
 FIRST_TAXI_MONTH = (2019, 1)

@@ -1,4 +1,4 @@
-"""Schedules of the course's monthly flows: green 09:00 and yellow 10:00 on the 1st, with catchup."""
+"""Schedules of the course's monthly flows: green 09:00 and yellow 10:00 on the 1st, past months by backfill."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ def schedule_timezone() -> str:
     return os.environ.get(TIMEZONE_ENV, "UTC")
 
 
-def catchup_window() -> tuple[pendulum.DateTime, pendulum.DateTime]:
+def published_window() -> tuple[pendulum.DateTime, pendulum.DateTime]:
     """From the first published month to the last one (its 1st, end of day)."""
     tz = schedule_timezone()
     first_year, first_month = config.FIRST_TAXI_MONTH
@@ -27,24 +27,28 @@ def catchup_window() -> tuple[pendulum.DateTime, pendulum.DateTime]:
 
 
 def scheduled_taxi_dag(dag_id: str, taxi: str, add_tasks: Callable[..., None], doc_md: str, **dag_kwargs):
-    """A monthly twin of a manual taxi DAG: month from the logical date, catchup over the published months."""
+    """A monthly twin of a manual taxi DAG: month from the logical date, between the published months.
+
+    Past months are loaded by backfills (`airflow backfill create`, or Trigger > Backfill in the UI),
+    which run only while the DAG is active. So the twin is active from the start and does not catch
+    up by itself: a backfill then loads exactly the months asked for, and (un)pausing starts
+    nothing. Every published month at once is the backfill of 2019-01-01 .. 2021-07-31.
+    """
     from airflow.sdk import DAG
     from airflow.timetables.trigger import CronTriggerTimetable
 
     from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
-    start, end = catchup_window()
+    start, end = published_window()
     default_args = {**RETRY_DEFAULT_ARGS, **dag_kwargs.pop("default_args", {})}
     with DAG(
         dag_id=dag_id,
         schedule=CronTriggerTimetable(MONTHLY_CRON[taxi], timezone=schedule_timezone()),
         start_date=start,
         end_date=end,
-        catchup=True,
-        # Unpausing starts the catch-up of every published month: a deliberate step, as in the course.
-        is_paused_upon_creation=True,
-        # Each run stages its month separately, so two months may load at once.
-        max_active_runs=2,
+        catchup=False,
+        is_paused_upon_creation=False,
+        # No cap on runs: the loads themselves take turns in the taxi-load pool.
         default_args=default_args,
         tags=[config.TAG],
         doc_md=doc_md,

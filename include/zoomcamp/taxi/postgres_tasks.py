@@ -44,7 +44,7 @@ def postgres_taxi_tasks(taxi: str | None = None) -> None:
     from include.zoomcamp.taxi.common_tasks import BASE_URL, set_labels_task
     from include.zoomcamp.taxi.runs import month_of_run
 
-    @task
+    @task(pool=config.TAXI_LOAD_POOL)
     def extract_and_load(base_url: str) -> dict:
         return load_taxi_month(month_of_run(get_current_context(), taxi), config.POSTGRES_CONN_ID, base_url)
 
