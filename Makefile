@@ -33,9 +33,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check dags include plugins tests bench devstack .astro
 
-## bench: load-speed and parse-time figures (prints; asserts nothing)
+## bench: one month against a bare COPY, a month's load as the table fills, a 31-month backfill
+## through the scheduler (prints figures; docs/operations.md#benchmarks)
 bench: $(STAMP)
 	$(BIN)/python -m bench.taxi_load
+	$(BIN)/python -m bench.table_growth
+	$(BIN)/python -m bench.backfill
 
 clean: stop
 	rm -rf .local .env

@@ -292,3 +292,22 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
     assert active == 0
     assert _count(pg, "green_tripdata") == before
     assert _count(pg, "green_tripdata", "green_tripdata_2019-05.csv") == 0
+
+
+def test_the_release_site_variable_set_as_in_the_ui_takes_effect(dagbag, pg, taxi_site, monkeypatch):
+    """`taxi_data_base_url` stored in the metadata database (Admin > Variables) is the one used:
+    nothing in the environment `make run` writes hides it."""
+    from devstack.airflow import airflow_cli
+    from devstack.settings import airflow_environment
+
+    monkeypatch.delenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL")
+    assert not [name for name in airflow_environment(REPO_ROOT, 5432, 8080, "", "") if name.startswith("AIRFLOW_VAR_")]
+    airflow_cli(dict(os.environ), "variables", "set", "taxi_data_base_url", taxi_site)
+    pg.execute("DELETE FROM public.green_tripdata WHERE filename = 'green_tripdata_2019-02.csv'")
+    try:
+        conf = {"taxi": "green", "year": "2019", "month": "02"}
+        run = run_dag(dagbag.get_dag("04_postgres_taxi"), run_conf=conf)
+    finally:
+        airflow_cli(dict(os.environ), "variables", "delete", "taxi_data_base_url")
+    assert run.state == "success"  # the default site is out of reach here: the stored Variable was used
+    assert _load_report(run)["rows_inserted"] == ROWS
