@@ -91,3 +91,14 @@ def test_a_paused_dag_backfills_once_unpaused_and_nothing_more(stack, pg):
     assert {r["state"] for r in runs} == {"success"}
     assert _rows_per_file(pg, "green_tripdata") == {f"green_tripdata_2019-0{m}.csv": ROWS for m in (2, 3)}
     assert not [r for r in stack.runs(GREEN) if r["run_type"] == "scheduled"]
+
+
+def test_a_backfill_from_the_ui_loads_its_months(stack, pg):
+    """Trigger > Backfill in the UI posts this request to the REST API (the form's defaults)."""
+    stack.api("POST", "/api/v2/backfills", {"dag_id": GREEN, "from_date": "2019-05-01T00:00:00Z",
+                                            "to_date": "2019-06-30T00:00:00Z", "max_active_runs": 10,
+                                            "reprocess_behavior": "none", "run_backwards": False})
+    runs = _backfill_runs(stack, GREEN, 4)  # 02-03 above, 05-06
+    assert {r["state"] for r in runs} == {"success"}
+    loaded = _rows_per_file(pg, "green_tripdata")
+    assert loaded == {f"green_tripdata_2019-0{m}.csv": ROWS for m in (2, 3, 5, 6)}
