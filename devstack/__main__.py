@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from devstack import airflow, settings
-from devstack.emulators import BigQueryEmulator, GcsEmulator
+from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
 STATE_FILE = "services.json"
@@ -17,6 +17,7 @@ STATE_FILE = "services.json"
 PORTS = (
     ("pg_port", "ZOOMCAMP_PG_PORT", 5432),
     ("api_port", "ZOOMCAMP_API_PORT", 8080),
+    ("pubsub_port", "ZOOMCAMP_PUBSUB_PORT", 8681),  # 8085, gcloud's default, is pgAdmin's in docker-compose
     ("gcs_port", "ZOOMCAMP_GCS_PORT", 9023),
     ("bq_port", "ZOOMCAMP_BQ_PORT", 9050),
     ("bq_grpc_port", "ZOOMCAMP_BQ_GRPC_PORT", 9060),
@@ -31,10 +32,11 @@ def _ports(root: Path) -> dict[str, int]:
     """Ports of the services under `root`: reused while they run, else chosen afresh (preferred if free)."""
     state_path = _state_path(root)
     saved = json.loads(state_path.read_text()) if state_path.exists() else {}
-    if saved and EmbeddedPostgres(root / "postgres", saved["pg_port"]).is_running():
-        return saved
-    ports: dict[str, int] = {}
+    running = bool(saved) and EmbeddedPostgres(root / "postgres", saved["pg_port"]).is_running()
+    ports: dict[str, int] = saved if running else {}
     for key, env_name, preferred in PORTS:
+        if key in ports:  # a service added since these services were started gets a port too
+            continue
         wanted = int(os.environ.get(env_name, preferred) or 0)
         port = free_port(wanted)
         while port in ports.values():
@@ -44,28 +46,35 @@ def _ports(root: Path) -> dict[str, int]:
 
 
 def _services(root: Path, ports: dict[str, int]):
-    gcs = GcsEmulator("gcs-emulator", root / "gcs", ports["gcs_port"])
+    """In start order (stop_services stops them in reverse): GCS publishes to Pub/Sub, BigQuery reads GCS."""
+    pubsub = PubSubEmulator("pubsub-emulator", root / "pubsub", ports["pubsub_port"])
+    gcs = GcsEmulator("gcs-emulator", root / "gcs", ports["gcs_port"], pubsub.host)
     bigquery = BigQueryEmulator("bigquery-emulator", root / "bigquery", ports["bq_port"], ports["bq_grpc_port"], gcs)
-    return EmbeddedPostgres(root / "postgres", ports["pg_port"]), gcs, bigquery
+    return EmbeddedPostgres(root / "postgres", ports["pg_port"]), pubsub, gcs, bigquery
 
 
 def start_services(root: Path) -> dict[str, str]:
     """Start (or reuse) the services under `root`; return the environment Airflow needs."""
     root.mkdir(parents=True, exist_ok=True)
     ports = _ports(root)
-    postgres, gcs, bigquery = _services(root, ports)
+    postgres, pubsub, gcs, bigquery = _services(root, ports)
     _state_path(root).write_text(json.dumps(ports))
     postgres.start()
+    pubsub.start()
     gcs.start()
     bigquery.start()
-    return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url)
+    return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url,
+                                        pubsub_host=pubsub.host)
 
 
 def stop_services(root: Path) -> None:
     state_path = _state_path(root)
     if not state_path.exists():
         return
-    for service in reversed(_services(root, json.loads(state_path.read_text()))):
+    ports = json.loads(state_path.read_text())
+    if "pubsub_port" not in ports:  # started before the Pub/Sub emulator existed
+        ports["pubsub_port"] = 0
+    for service in reversed(_services(root, ports)):
         service.stop()
 
 
@@ -81,7 +90,8 @@ def run_airflow(root: Path) -> int:
     env = start_services(root)
     settings.write_env_file(env)
     print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
-          f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}")
+          f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
+          f"Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}")
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
     proc = None
@@ -107,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.write_env_file(env)
         airflow.prepare_metadata(env)
         print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "
-              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
+              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}, "
+              f"Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}; "
               f"wrote {settings.ENV_FILE}")
         return 0
     if args.command == "stop":

@@ -1,9 +1,10 @@
-"""The GCS and BigQuery emulators on loopback, so flows 06-09 run without a cloud account.
+"""The Pub/Sub, GCS and BigQuery emulators on loopback, so flows 06-09 run without a cloud account.
 
-The DAGs do not know about them: Google's clients read STORAGE_EMULATOR_HOST and
-BIGQUERY_EMULATOR_HOST, and connection `google_cloud_default` uses anonymous credentials. The
+The DAGs do not know about them: Google's clients read PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST
+and BIGQUERY_EMULATOR_HOST, and connection `google_cloud_default` uses anonymous credentials. The
 BigQuery emulator resolves `gs://bucket/object` under the GCS emulator's data directory, so load
-jobs from GCS read the objects the DAGs uploaded.
+jobs from GCS read the objects the DAGs uploaded. The GCS emulator publishes its bucket
+notifications to the Pub/Sub emulator.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ID = "zoomcamp-local"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bin(name: str) -> str:
@@ -83,6 +85,10 @@ class Emulator:
         os.killpg(pid, signal.SIGTERM)
         for _ in range(50):
             try:
+                os.waitpid(pid, os.WNOHANG)  # reap it if this process started it (else it stays a zombie)
+            except ChildProcessError:
+                pass
+            try:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 break
@@ -92,8 +98,25 @@ class Emulator:
         self.pid_file.unlink(missing_ok=True)
 
 
+class PubSubEmulator(Emulator):
+    """devstack.pubsub_emulator (gRPC, state in memory only)."""
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"  # PUBSUB_EMULATOR_HOST takes host:port, no scheme
+
+    def start(self) -> None:
+        if not self.is_running():
+            self._spawn([sys.executable, "-m", "devstack.pubsub_emulator", "--host", "127.0.0.1",
+                         "--port", str(self.port)], env={"PYTHONPATH": str(REPO_ROOT)})
+
+
+@dataclass
 class GcsEmulator(Emulator):
-    """gcp-storage-emulator, objects kept on disk under <data_dir>/.cloudstorage/<bucket>/<object>."""
+    """gcp-storage-emulator run by devstack.gcs_emulator, which adds bucket notifications (published to
+    `pubsub_host`); objects kept on disk under <data_dir>/.cloudstorage/<bucket>/<object>."""
+
+    pubsub_host: str = ""
 
     @property
     def objects_root(self) -> Path:
@@ -105,8 +128,11 @@ class GcsEmulator(Emulator):
 
     def start(self) -> None:
         if not self.is_running():
-            self._spawn([_bin("gcp-storage-emulator"), "-d", str(self.data_dir), "start",
-                         "--host", "127.0.0.1", "--port", str(self.port), "-q"])
+            env = {"PYTHONPATH": str(REPO_ROOT)}
+            if self.pubsub_host:
+                env["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
+            self._spawn([sys.executable, "-m", "devstack.gcs_emulator", "-d", str(self.data_dir),
+                         "--host", "127.0.0.1", "--port", str(self.port)], env=env)
 
 
 class BigQueryEmulator(Emulator):

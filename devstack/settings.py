@@ -30,13 +30,14 @@ def google_connection() -> dict:
             "extra": {"is_anonymous": True, "project": config.GCP_DEFAULTS[config.GCP_PROJECT_ID_VAR]}}
 
 
-def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, bigquery_url: str) -> dict[str, str]:
+def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, bigquery_url: str,
+                        pubsub_host: str = "") -> dict[str, str]:
     """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*).
 
     No AIRFLOW_VAR_*: an environment Variable would hide the value a user sets in the UI; every
     Variable's default lives in the code that reads it.
     """
-    return {
+    env = {
         "AIRFLOW_HOME": str(root / "airflow"),
         "PYTHONPATH": str(REPO_ROOT),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -55,7 +56,7 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{api_port}/execution/",
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
         "AIRFLOW_CONN_" + config.GCP_CONN_ID.upper(): json.dumps(google_connection()),
-        # Read by Google's own clients (storage and bigquery), so any tool reaches the emulators.
+        # Read by Google's own clients (storage, bigquery; pubsub below), so any tool reaches the emulators.
         # GCP_* Variables are deliberately not set here: environment Variables would hide the
         # values 06_gcp_kv stores; the DAGs' defaults already name the emulators' project.
         "STORAGE_EMULATOR_HOST": gcs_url,
@@ -63,6 +64,10 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         "ZOOMCAMP_DATA_DIR": str(root),
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }
+    if pubsub_host:
+        # host:port without a scheme, as Google's Pub/Sub clients (and the triggerer's hook) expect.
+        env["PUBSUB_EMULATOR_HOST"] = pubsub_host
+    return env
 
 
 def write_env_file(env: dict[str, str], path: Path = ENV_FILE) -> None:
