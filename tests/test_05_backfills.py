@@ -28,13 +28,17 @@ def months(release_site):
 
 @pytest.fixture(scope="module")
 def stack(airflow_stack, months, pg_uri):
+    """The running Airflow, on empty taxi tables (emptied again afterwards for the other modules)."""
     import psycopg
 
-    with psycopg.connect(pg_uri, autocommit=True) as pg:
-        pg.execute("DROP TABLE IF EXISTS public.yellow_tripdata, public.green_tripdata, public.zoomcamp_loads")
+    def empty_tables():
+        with psycopg.connect(pg_uri, autocommit=True) as pg:
+            pg.execute("DROP TABLE IF EXISTS public.yellow_tripdata, public.green_tripdata, public.zoomcamp_loads")
+    empty_tables()
     for dag_id in (YELLOW, GREEN):
         airflow_stack.wait_for_dag(dag_id)
-    return airflow_stack
+    yield airflow_stack
+    empty_tables()
 
 
 def _backfill(stack, dag_id: str, start: str, end: str, *extra: str) -> None:
