@@ -35,7 +35,8 @@ def test_every_dag_is_tagged_and_documented(dagbag):
         assert dag.doc_md, dag_id
 
 
-WALKTHROUGH = {"gcp-connection-test": "dev.testing"}
+WALKTHROUGH = {"gcp-connection-test": "dev.testing", "critical_service_subflow": "dev.testing",
+               "parent_service": "dev.testing"}
 
 
 def test_walkthrough_dags_are_tagged_with_their_kestra_namespace(dagbag):
