@@ -113,12 +113,19 @@ def release_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def airflow_stack(release_site):
+def airflow_stack_env() -> dict[str, str]:
+    """Extra environment for this module's `airflow_stack` (e.g. AIRFLOW_VAR_* pointing at a loopback
+    server); override it in a test module. None by default."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def airflow_stack(release_site, airflow_stack_env):
     """A real Airflow (scheduler, dag-processor, triggerer, api-server) for this module's tests, its
-    taxi Variable pointing at `release_site`. Module-scoped: the dag.test() runs of other modules must
-    not meet a scheduler."""
+    taxi Variable pointing at `release_site`, plus `airflow_stack_env`. Module-scoped: the dag.test()
+    runs of other modules must not meet a scheduler."""
     from tests.fixtures.airflow_stack import AirflowStack
 
-    env = {**os.environ, "AIRFLOW_VAR_TAXI_DATA_BASE_URL": release_site[1]}
+    env = {**os.environ, "AIRFLOW_VAR_TAXI_DATA_BASE_URL": release_site[1], **airflow_stack_env}
     with AirflowStack(env, _session_root / "airflow-standalone.log") as stack:
         yield stack

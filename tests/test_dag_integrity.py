@@ -35,6 +35,18 @@ def test_every_dag_is_tagged_and_documented(dagbag):
         assert dag.doc_md, dag_id
 
 
+WALKTHROUGH = {"gcp-connection-test": "dev.testing", "critical_service_subflow": "dev.testing",
+               "parent_service": "dev.testing"}
+
+
+def test_walkthrough_dags_are_tagged_with_their_kestra_namespace(dagbag):
+    for dag_id, namespace in WALKTHROUGH.items():
+        dag = dagbag.get_dag(dag_id)
+        assert dag is not None, dag_id
+        assert set(dag.tags) == {"walkthrough", namespace}, dag_id
+        assert dag.doc_md, dag_id
+
+
 def test_taxi_params_have_forms_and_course_defaults(dagbag):
     params = dagbag.get_dag("04_postgres_taxi").params
     assert params["taxi"] == "yellow" and params["year"] == "2019" and params["month"] == "01"

@@ -51,3 +51,12 @@ GCP_DEFAULTS = {
     GCP_BUCKET_NAME_VAR: "zoomcamp-local-bucket",
     GCP_DATASET_VAR: "zoomcamp",
 }
+
+# The Kestra-on-GCP walkthrough's flows (issue 9): tagged `walkthrough` plus their Kestra namespace.
+WALKTHROUGH_TAG = "walkthrough"
+DEV_TESTING_NAMESPACE = "dev.testing"
+WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE,)
+
+# Walkthrough 2_4: the orders CSV the subflow aggregates (the walkthrough's own file).
+ORDERS_CSV_URL_VAR = "orders_csv_url"
+DEFAULT_ORDERS_CSV_URL = "https://huggingface.co/datasets/kestra/datasets/raw/main/csv/orders.csv"
