@@ -51,3 +51,24 @@ GCP_DEFAULTS = {
     GCP_BUCKET_NAME_VAR: "zoomcamp-local-bucket",
     GCP_DATASET_VAR: "zoomcamp",
 }
+
+# Kestra-on-GCP walkthrough (DAGs tagged `walkthrough`): yellow-cab ingest into dataset YellowCab.
+WALKTHROUGH_TAG = "walkthrough"
+YELLOW_CAB_TAG = "gcp.yellowcab"
+YELLOW_CAB_DATASET = "YellowCab"
+# Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
+EVENT_TOPIC = "file-upload-events"
+EVENT_SUBSCRIPTION = "file-upload-sub"
+EVENT_PREFIX = "landing/"
+# An AssetWatcher's trigger and its asset's URI are built at parse time, where Variables must not be
+# read: project and bucket come from these environment variables, else from GCP_DEFAULTS.
+EVENT_PROJECT_ENV = "ZOOMCAMP_GCP_PROJECT_ID"
+EVENT_BUCKET_ENV = "ZOOMCAMP_GCP_BUCKET_NAME"
+
+
+def event_project() -> str:
+    return os.environ.get(EVENT_PROJECT_ENV) or GCP_DEFAULTS[GCP_PROJECT_ID_VAR]
+
+
+def event_bucket() -> str:
+    return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
