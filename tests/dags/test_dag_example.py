@@ -11,7 +11,7 @@ import pytest
 from include.zoomcamp import config
 from tests.conftest import REPO_ROOT
 
-APPROVED_TAGS = {config.TAG}
+APPROVED_TAGS = {config.TAG, config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG}
 MIN_RETRIES = 2
 # dag_id -> why its tasks must not retry. Empty: every DAG retries.
 NO_RETRY_DAGS: dict[str, str] = {}
