@@ -13,6 +13,7 @@ EXPECTED = {
     "06_gcp_kv", "07_gcp_setup", "08_gcp_taxi", "09_gcp_taxi_scheduled_green", "09_gcp_taxi_scheduled_yellow",
     "01_hello_world", "02_python", "03_getting_started_data_pipeline", "04_postgres_taxi",
     "05_postgres_taxi_scheduled_green", "05_postgres_taxi_scheduled_yellow",
+    "event-file-ingest", "event-file-ingest-setup",
 }
 
 

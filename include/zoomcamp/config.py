@@ -55,8 +55,28 @@ GCP_DEFAULTS = {
 # The Kestra-on-GCP walkthrough's flows (issue 9): tagged `walkthrough` plus their Kestra namespace.
 WALKTHROUGH_TAG = "walkthrough"
 DEV_TESTING_NAMESPACE = "dev.testing"
-WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE,)
+YELLOW_CAB_TAG = "gcp.yellowcab"
+WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG)
 
 # Walkthrough 2_4: the orders CSV the subflow aggregates (the walkthrough's own file).
 ORDERS_CSV_URL_VAR = "orders_csv_url"
 DEFAULT_ORDERS_CSV_URL = "https://huggingface.co/datasets/kestra/datasets/raw/main/csv/orders.csv"
+
+# Walkthrough yellow-cab ingest into dataset YellowCab.
+YELLOW_CAB_DATASET = "YellowCab"
+# Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
+EVENT_TOPIC = "file-upload-events"
+EVENT_SUBSCRIPTION = "file-upload-sub"
+EVENT_PREFIX = "landing/"
+# An AssetWatcher's trigger and its asset's URI are built at parse time, where Variables must not be
+# read: project and bucket come from these environment variables, else from GCP_DEFAULTS.
+EVENT_PROJECT_ENV = "ZOOMCAMP_GCP_PROJECT_ID"
+EVENT_BUCKET_ENV = "ZOOMCAMP_GCP_BUCKET_NAME"
+
+
+def event_project() -> str:
+    return os.environ.get(EVENT_PROJECT_ENV) or GCP_DEFAULTS[GCP_PROJECT_ID_VAR]
+
+
+def event_bucket() -> str:
+    return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]

@@ -1,0 +1,70 @@
+"""event-file-ingest-setup — what walkthrough 3_5's event-driven ingest needs (run once; idempotent).
+
+Creates, each only when absent: the landing bucket, Pub/Sub topic `file-upload-events`, pull
+subscription `file-upload-sub` (ack deadline 60 s), the bucket's notification (OBJECT_FINALIZE,
+JSON_API_V1, prefix `landing/`) to that topic, dataset `YellowCab`, and tables `raw_data` (TLC's
+yellow schema plus `source_uri`, `source_generation`) and `ingest_log`.
+
+Project and bucket are those `event-file-ingest` watches: environment `ZOOMCAMP_GCP_PROJECT_ID` /
+`ZOOMCAMP_GCP_BUCKET_NAME`, else the GCP defaults (`zoomcamp-local`, `zoomcamp-local-bucket`);
+location from Variable `GCP_LOCATION`. Connection `google_cloud_default`. On GCP, the bucket's
+service agent needs `roles/pubsub.publisher` on the topic first (docs/walkthrough.md).
+"""
+from airflow.providers.google.cloud.operators.bigquery import (
+    BigQueryCreateEmptyDatasetOperator,
+    BigQueryCreateTableOperator,
+)
+from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
+from airflow.providers.google.cloud.operators.pubsub import (
+    PubSubCreateSubscriptionOperator,
+    PubSubCreateTopicOperator,
+)
+from airflow.sdk import DAG, task
+
+from include.zoomcamp import config
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp import templates
+from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+
+PROJECT = config.event_project()
+BUCKET = config.event_bucket()
+DATASET = config.YELLOW_CAB_DATASET
+ACK_DEADLINE_SECONDS = 60
+
+with DAG(
+    dag_id="event-file-ingest-setup",
+    schedule=None,
+    default_args=GCP_DEFAULT_ARGS,
+    tags=[config.TAG, config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
+    doc_md=__doc__,
+):
+    create_bucket = GCSCreateBucketOperator(
+        task_id="create_bucket", bucket_name=BUCKET, project_id=PROJECT, location=templates.LOCATION,
+    )
+    create_topic = PubSubCreateTopicOperator(
+        task_id="create_topic", project_id=PROJECT, topic=config.EVENT_TOPIC, fail_if_exists=False,
+    )
+    create_subscription = PubSubCreateSubscriptionOperator(
+        task_id="create_subscription", project_id=PROJECT, topic=config.EVENT_TOPIC,
+        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=ACK_DEADLINE_SECONDS, fail_if_exists=False,
+    )
+
+    @task
+    def create_bucket_notification() -> str:
+        return event_ingest.ensure_bucket_notification(BUCKET, PROJECT)
+
+    create_dataset = BigQueryCreateEmptyDatasetOperator(
+        task_id="create_dataset", dataset_id=DATASET, project_id=PROJECT, location=templates.LOCATION,
+        if_exists="ignore",
+    )
+    create_raw_table = BigQueryCreateTableOperator(
+        task_id="create_raw_table", project_id=PROJECT, dataset_id=DATASET, table_id=yellow_cab.RAW_TABLE,
+        table_resource=yellow_cab.raw_table_resource(), if_exists="ignore",
+    )
+    create_ingest_log = BigQueryCreateTableOperator(
+        task_id="create_ingest_log", project_id=PROJECT, dataset_id=DATASET, table_id=yellow_cab.INGEST_LOG_TABLE,
+        table_resource=yellow_cab.ingest_log_resource(), if_exists="ignore",
+    )
+
+    create_dataset >> [create_raw_table, create_ingest_log]
+    create_bucket >> create_topic >> create_subscription >> create_bucket_notification()

@@ -1,0 +1,274 @@
+"""Yellow-cab files from GCS into BigQuery `YellowCab.raw_data` (Kestra-on-GCP walkthrough).
+
+`load_object(bucket, object_name, generation, ...)` loads one Parquet or CSV object (format from
+its extension) exactly once per object generation:
+
+1. skip it when `YellowCab.ingest_log` (or `raw_data` itself) already holds that generation;
+2. load it into its own staging table, created first with the file's own columns (Parquet: the
+   footer's schema, read with ranged reads; CSV: the header, every column STRING) — a broken file
+   fails here, and `raw_data` is untouched;
+3. one `INSERT … SELECT` into `raw_data`, matching columns by name case-insensitively (TLC's
+   `airport_fee` and `Airport_fee` are the same column), casting to the table's types, adding
+   `source_uri` (gs://bucket/object) and `source_generation`; columns the table lacks are logged
+   and dropped, columns the file lacks stay NULL;
+4. a row in `ingest_log`, then the staging table is dropped.
+
+Both tables are created by `event-file-ingest-setup` (`raw_table_resource`, `ingest_log_resource`):
+bqemulator 1.1.0 can load Parquet into an existing table only. Callers run loads of the same
+object one at a time (the event DAG: `max_active_runs=1`); the checks in 1 make a retry after a
+failure between 3 and 4 insert nothing twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from include.zoomcamp import config
+
+log = logging.getLogger(__name__)
+
+RAW_TABLE = "raw_data"
+INGEST_LOG_TABLE = "ingest_log"
+FORMATS = {".parquet": "PARQUET", ".csv": "CSV"}
+STAGING_TTL = timedelta(hours=6)  # a staging table left by a crash expires by itself
+
+# TLC's current yellow trip Parquet schema (2025: cbd_congestion_fee added; 2024 spells Airport_fee,
+# 2023 airport_fee). BigQuery names are case-insensitive, so one column takes both spellings.
+YELLOW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("VendorID", "INTEGER"),
+    ("tpep_pickup_datetime", "TIMESTAMP"),
+    ("tpep_dropoff_datetime", "TIMESTAMP"),
+    ("passenger_count", "INTEGER"),
+    ("trip_distance", "FLOAT"),
+    ("RatecodeID", "INTEGER"),
+    ("store_and_fwd_flag", "STRING"),
+    ("PULocationID", "INTEGER"),
+    ("DOLocationID", "INTEGER"),
+    ("payment_type", "INTEGER"),
+    ("fare_amount", "FLOAT"),
+    ("extra", "FLOAT"),
+    ("mta_tax", "FLOAT"),
+    ("tip_amount", "FLOAT"),
+    ("tolls_amount", "FLOAT"),
+    ("improvement_surcharge", "FLOAT"),
+    ("total_amount", "FLOAT"),
+    ("congestion_surcharge", "FLOAT"),
+    ("Airport_fee", "FLOAT"),
+    ("cbd_congestion_fee", "FLOAT"),
+)
+SOURCE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("source_uri", "STRING", "gs://bucket/object the row was loaded from"),
+    ("source_generation", "INTEGER", "GCS generation of that object"),
+)
+INGEST_LOG_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bucket", "STRING", "GCS bucket"),
+    ("object_name", "STRING", "object name"),
+    ("generation", "INTEGER", "object generation (one load per generation)"),
+    ("event_type", "STRING", "GCS event that announced it (manual-run without one)"),
+    ("source_format", "STRING", "PARQUET or CSV"),
+    ("rows_loaded", "INTEGER", "rows inserted into raw_data"),
+    ("run_id", "STRING", "Airflow run that loaded it"),
+    ("loaded_at", "TIMESTAMP", "when"),
+)
+_CAST = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "STRING": "STRING", "TIMESTAMP": "TIMESTAMP",
+         "BOOLEAN": "BOOL", "DATE": "DATE", "NUMERIC": "NUMERIC"}
+
+
+class ObjectLoadError(Exception):
+    """A file BigQuery refused (truncated, not Parquet/CSV, wrong columns): retrying will not help."""
+
+
+@dataclass(frozen=True)
+class GcsObject:
+    bucket: str
+    name: str
+    generation: int | None
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}"
+
+    def __str__(self) -> str:  # how logs and errors name it
+        return f"{self.uri}#{self.generation}" if self.generation is not None else self.uri
+
+
+def source_format(object_name: str) -> str | None:
+    """PARQUET or CSV by extension (case-insensitive); None for anything else."""
+    return FORMATS.get(posixpath.splitext(object_name)[1].lower())
+
+
+def raw_table_resource() -> dict:
+    fields = [{"name": n, "type": t, "mode": "NULLABLE"} for n, t in YELLOW_COLUMNS]
+    fields += [{"name": n, "type": t, "mode": "NULLABLE", "description": d} for n, t, d in SOURCE_COLUMNS]
+    return {"schema": {"fields": fields},
+            "description": "Yellow-cab trips as uploaded to GCS; one load per object generation"}
+
+
+def ingest_log_resource() -> dict:
+    fields = [{"name": n, "type": t, "mode": "NULLABLE", "description": d} for n, t, d in INGEST_LOG_COLUMNS]
+    return {"schema": {"fields": fields}, "description": "Objects loaded into raw_data (bucket, object, generation)"}
+
+
+def _bq_type(arrow_type) -> str:
+    import pyarrow.types as pat
+
+    if pat.is_integer(arrow_type):
+        return "INTEGER"
+    if pat.is_floating(arrow_type):
+        return "FLOAT"
+    if pat.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pat.is_timestamp(arrow_type):
+        return "TIMESTAMP"
+    if pat.is_date(arrow_type):
+        return "DATE"
+    if pat.is_decimal(arrow_type):
+        return "NUMERIC"
+    return "STRING"
+
+
+def file_columns(storage_client, obj: GcsObject, fmt: str) -> list[tuple[str, str]]:
+    """(name, BigQuery type) of the file's columns, read from GCS without downloading the whole file."""
+    import pyarrow.parquet as pq
+
+    blob = storage_client.bucket(obj.bucket).blob(obj.name, generation=obj.generation)
+    try:
+        with blob.open("rb") as fh:
+            if fmt == "PARQUET":
+                return [(f.name, _bq_type(f.type)) for f in pq.read_schema(fh)]
+            header = fh.readline().decode("utf-8-sig").strip()
+    except Exception as exc:  # noqa: BLE001 - the message names the object, the type says why
+        from google.api_core import exceptions
+
+        if isinstance(exc, exceptions.GoogleAPICallError) and not isinstance(exc, exceptions.NotFound):
+            raise  # GCS itself failed: let the task retry
+        raise ObjectLoadError(f"{obj}: cannot read its {fmt} columns: {type(exc).__name__}: {exc}") from exc
+    names = [n.strip().strip('"') for n in header.split(",")] if header else []
+    if not names or not all(names):
+        raise ObjectLoadError(f"{obj}: no CSV header")
+    return [(n, "STRING") for n in names]
+
+
+def _table(project: str, dataset: str, table: str) -> str:
+    return f"`{project}.{dataset}.{table}`"
+
+
+def _scalar(client, sql: str, params: list | None = None):
+    from google.cloud import bigquery
+
+    job_config = bigquery.QueryJobConfig(query_parameters=params or [], use_legacy_sql=False)
+    return list(client.query(sql, job_config=job_config).result())[0][0]
+
+
+def _key_params(obj: GcsObject) -> list:
+    from google.cloud import bigquery
+
+    return [bigquery.ScalarQueryParameter("bucket", "STRING", obj.bucket),
+            bigquery.ScalarQueryParameter("name", "STRING", obj.name),
+            bigquery.ScalarQueryParameter("uri", "STRING", obj.uri),
+            bigquery.ScalarQueryParameter("generation", "INT64", obj.generation)]
+
+
+def already_loaded(client, obj: GcsObject, project: str, dataset: str) -> bool:
+    params = _key_params(obj)
+    logged = _scalar(client, f"SELECT count(*) FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
+                             "WHERE bucket = @bucket AND object_name = @name AND generation = @generation", params)
+    if logged:
+        return True
+    return bool(_scalar(client, f"SELECT count(*) FROM {_table(project, dataset, RAW_TABLE)} "
+                                "WHERE source_uri = @uri AND source_generation = @generation", params))
+
+
+def insert_select_sql(project: str, dataset: str, staging: str, columns: list[tuple[str, str]], fmt: str,
+                      obj: GcsObject) -> tuple[str, list[str]]:
+    """The INSERT … SELECT from staging into raw_data, and the file columns it leaves out."""
+    targets = {name.lower(): (name, bq_type) for name, bq_type in YELLOW_COLUMNS}
+    into, select, dropped = [], [], []
+    for name, _ in columns:
+        target = targets.pop(name.lower(), None)
+        if target is None:
+            dropped.append(name)
+            continue
+        expr = f"NULLIF(TRIM(`{name}`), '')" if fmt == "CSV" else f"`{name}`"
+        into.append(f"`{target[0]}`")
+        select.append(f"CAST({expr} AS {_CAST[target[1]]})")
+    into += ["`source_uri`", "`source_generation`"]
+    select += ["@uri", "@generation"]
+    sql = (f"INSERT INTO {_table(project, dataset, RAW_TABLE)} ({', '.join(into)})\n"
+           f"SELECT {', '.join(select)}\nFROM {_table(project, dataset, staging)}")
+    return sql, dropped
+
+
+def staging_table_name(obj: GcsObject) -> str:
+    digest = hashlib.sha1(str(obj).encode()).hexdigest()[:16]
+    return f"_stage_{RAW_TABLE}_{digest}"
+
+
+def load_object(bucket: str, object_name: str, generation: int | str | None, *, project: str,
+                dataset: str = config.YELLOW_CAB_DATASET, event_type: str = "", run_id: str = "",
+                conn_id: str = config.GCP_CONN_ID) -> dict:
+    """Load one object generation into `dataset.raw_data` once; returns what happened.
+
+    `{"object": "gs://b/o#g", "status": "loaded" | "already_loaded" | "skipped", "rows": n}`.
+    Objects that are neither .parquet nor .csv are skipped. A file BigQuery cannot read raises
+    ObjectLoadError naming it, with raw_data unchanged; other errors (network, quota) propagate as they are.
+    """
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    from google.api_core import exceptions
+    from google.cloud import bigquery
+
+    obj = GcsObject(bucket, object_name, int(generation) if generation not in (None, "") else None)
+    fmt = source_format(object_name)
+    if fmt is None:
+        log.warning("Skipping %s: not a .parquet or .csv file", obj)
+        return {"object": str(obj), "status": "skipped", "rows": 0}
+    client = BigQueryHook(gcp_conn_id=conn_id, use_legacy_sql=False).get_client(project_id=project)
+    storage = GCSHook(gcp_conn_id=conn_id).get_conn()
+    if obj.generation is None:  # a manual load names an object, not a generation: take the live one
+        blob = storage.bucket(bucket).get_blob(object_name)
+        if blob is None:
+            raise ObjectLoadError(f"{obj}: no such object")
+        obj = GcsObject(bucket, object_name, int(blob.generation))
+    if already_loaded(client, obj, project, dataset):
+        log.info("Skipping %s: this generation is already in %s.%s", obj, dataset, RAW_TABLE)
+        return {"object": str(obj), "status": "already_loaded", "rows": 0}
+
+    columns = file_columns(storage, obj, fmt)
+    staging = f"{project}.{dataset}.{staging_table_name(obj)}"
+    table = bigquery.Table(staging, schema=[bigquery.SchemaField(n, t) for n, t in columns])
+    table.expires = datetime.now(timezone.utc) + STAGING_TTL
+    client.delete_table(staging, not_found_ok=True)
+    client.create_table(table)
+    try:
+        job_config = bigquery.LoadJobConfig(
+            source_format=fmt, write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER",
+            autodetect=False, **({"skip_leading_rows": 1, "allow_quoted_newlines": True} if fmt == "CSV" else {}))
+        try:
+            client.load_table_from_uri(obj.uri, staging, job_config=job_config).result()
+        except (exceptions.BadRequest, exceptions.NotFound) as exc:
+            raise ObjectLoadError(f"{obj}: BigQuery could not load it as {fmt}: {exc}") from exc
+        rows = _scalar(client, f"SELECT count(*) FROM `{staging}`")
+        sql, dropped = insert_select_sql(project, dataset, staging.rsplit(".", 1)[1], columns, fmt, obj)
+        if dropped:
+            log.warning("%s: columns not in %s, left out: %s", obj, RAW_TABLE, dropped)
+        try:
+            client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=_key_params(obj))).result()
+        except exceptions.BadRequest as exc:  # e.g. a value that does not cast: nothing was inserted
+            raise ObjectLoadError(f"{obj}: its rows do not fit {dataset}.{RAW_TABLE}: {exc}") from exc
+        log_row = {"bucket": obj.bucket, "object_name": obj.name, "generation": obj.generation,
+                   "event_type": event_type, "source_format": fmt, "rows_loaded": rows, "run_id": run_id,
+                   "loaded_at": datetime.now(timezone.utc)}
+        client.query(
+            f"INSERT INTO {_table(project, dataset, INGEST_LOG_TABLE)} "
+            f"({', '.join(log_row)}) VALUES ({', '.join('@' + k for k in log_row)})",
+            job_config=bigquery.QueryJobConfig(query_parameters=[
+                bigquery.ScalarQueryParameter(k, t, log_row[k]) for k, t, _ in INGEST_LOG_COLUMNS
+                if k in log_row])).result()
+    finally:
+        client.delete_table(staging, not_found_ok=True)
+    log.info("Loaded %s (%s): %d rows into %s.%s", obj, fmt, rows, dataset, RAW_TABLE)
+    return {"object": str(obj), "status": "loaded", "rows": rows}

@@ -1,0 +1,46 @@
+"""Reading the asset events of walkthrough 3_5 and building its SQL: pure functions, no services."""
+from __future__ import annotations
+
+from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+
+
+def _event(*messages: dict, status: str = "success") -> dict:
+    return {"from_trigger": True, "payload": {"status": status, "message": [
+        {"ack_id": str(i), "message": {"attributes": m, "data": "", "message_id": str(i)}}
+        for i, m in enumerate(messages)]}}
+
+
+def _attrs(name: str, generation: str = "1", event: str = "OBJECT_FINALIZE", bucket: str = "b") -> dict:
+    return {"bucketId": bucket, "objectId": name, "objectGeneration": generation, "eventType": event}
+
+
+def test_every_message_of_every_event_once_per_generation():
+    events = [_event(_attrs("landing/a.parquet"), _attrs("landing/b.CSV")),
+              _event(_attrs("landing/a.parquet"), _attrs("landing/a.parquet", "2")),
+              _event(_attrs("landing/readme.txt"), _attrs("other/c.parquet"),
+                     _attrs("landing/d.parquet", event="OBJECT_DELETE")),
+              {"from_trigger": True, "payload": {"status": "error"}}]
+    selected, skipped = event_ingest.objects_to_load(events)
+    assert [(o["object_name"], o["generation"]) for o in selected] == [
+        ("landing/a.parquet", "1"), ("landing/b.CSV", "1"), ("landing/a.parquet", "2")]
+    assert [s["reason"].split(" ")[0] for s in skipped] == ["duplicate", "not", "outside", "event"]
+
+
+def test_manual_run_defaults_and_named_object():
+    assert event_ingest.manual_object("") == []
+    [obj] = event_ingest.manual_object("gs://bkt/landing/x.parquet", bucket="bkt")
+    assert (obj["bucket"], obj["object_name"], obj["event_type"]) == ("bkt", "landing/x.parquet", "manual-run")
+
+
+def test_insert_matches_columns_by_name_case_insensitively():
+    obj = yellow_cab.GcsObject("b", "landing/x.parquet", 7)
+    assert str(obj) == "gs://b/landing/x.parquet#7"
+    sql, dropped = yellow_cab.insert_select_sql("p", "YellowCab", "_stage", [
+        ("VendorID", "INTEGER"), ("airport_fee", "FLOAT"), ("mystery", "STRING")], "PARQUET", obj)
+    assert dropped == ["mystery"]
+    assert "(`VendorID`, `Airport_fee`, `source_uri`, `source_generation`)" in sql
+    assert "CAST(`airport_fee` AS FLOAT64)" in sql and "FROM `p.YellowCab._stage`" in sql
+    csv_sql, _ = yellow_cab.insert_select_sql("p", "d", "s", [("passenger_count", "STRING")], "CSV", obj)
+    assert "CAST(NULLIF(TRIM(`passenger_count`), '') AS INT64)" in csv_sql
+    assert [yellow_cab.source_format(n) for n in ("a.parquet", "a.CSV", "a.txt", "a")] == [
+        "PARQUET", "CSV", None, None]
