@@ -94,10 +94,10 @@ def run_airflow(root: Path) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    other = procs.live_launcher(root)
-    if other is not None:
-        print(f"`make run` is already running for {root} (pid {other}): use that one, or stop it with Ctrl-C "
-              f"in its terminal or `make stop`.", file=sys.stderr)
+    if not procs.lock_run(root):
+        other = procs.live_launcher(root)
+        print(f"`make run` is already running for {root} (pid {other or '?'}): use that one, or stop it with "
+              f"Ctrl-C in its terminal or `make stop`.", file=sys.stderr)
         return 1
     stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
     procs.record_launcher(root)

@@ -14,6 +14,7 @@ exited, the processes still carrying the recorded session id are the ones it sta
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -22,7 +23,9 @@ import time
 from pathlib import Path
 
 RECORD_FILE = "airflow-standalone.json"
+LOCK_FILE = "run.lock"
 PROC = Path("/proc")
+_run_lock: int | None = None
 
 
 def record_path(root: Path) -> Path:
@@ -84,6 +87,22 @@ def read_record(root: Path) -> dict | None:
     if record.get("boot_id", "") != boot_id():
         return None  # written before a reboot: every pid in it is gone
     return record
+
+
+def lock_run(root: Path) -> bool:
+    """Take `root`'s run lock for the life of this process; False when another `run` holds it. The
+    kernel releases it when the holder dies, however it dies; Airflow does not inherit it (Python's
+    descriptors are not inheritable)."""
+    global _run_lock
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _run_lock = fd
+    return True
 
 
 def record_launcher(root: Path) -> None:

@@ -69,6 +69,26 @@ def test_a_recorded_pid_now_used_by_another_process_is_left_alone(tmp_path):
         other.wait()
 
 
+def test_a_second_run_for_the_same_data_dir_refuses_while_the_first_lives(tmp_path):
+    env = _devstack_env(tmp_path)
+    data = tmp_path / "data"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from devstack import procs; "
+         "root = Path(sys.argv[1]); assert procs.lock_run(root); procs.record_launcher(root); print('ready', "
+         "flush=True); time.sleep(120)", str(data)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        second = subprocess.run([sys.executable, "-m", "devstack", "run"], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"already running for {data} (pid {holder.pid})" in second.stderr
+        assert not (data / STATE_FILE).exists()  # nothing was started
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _devstack_env(tmp_path) -> dict[str, str]:
     """A clean environment: the session's own services' variables removed, any free ports."""
     session_keys = ("AIRFLOW", "ZOOMCAMP_", "STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
