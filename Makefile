@@ -6,11 +6,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run services stop test lint bench clean
 
+# uv (pinned in constraints.txt, installed from PyPI into .venv by pip) installs the same pins as
+# pip would, several times faster (figures: docs/operations.md#installing).
 $(STAMP): requirements.txt requirements-local.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-local.txt -c constraints.txt
+	@$(BIN)/pip install --quiet --disable-pip-version-check uv -c constraints.txt || { \
+	  echo "make: could not install uv (pinned in constraints.txt) from PyPI into $(VENV)." >&2; \
+	  echo "      Check the network or proxy (pip's own settings apply), then run make again." >&2; \
+	  exit 1; }
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-local.txt -c constraints.txt
 	touch $(STAMP)
 
 ## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all

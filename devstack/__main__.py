@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import airflow, settings
+from devstack import airflow, procs, settings
 from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
@@ -78,15 +78,38 @@ def stop_services(root: Path) -> None:
         service.stop()
 
 
+def stop_all(root: Path) -> None:
+    """`make stop`: a `make run` still serving `root`, what an earlier one left (its recorded
+    Airflow session), then the services."""
+    if not procs.stop_launcher(root):
+        print(f"`make run` (pid {procs.live_launcher(root)}) did not stop within 60 s; stopping its processes")
+    stop_leftovers(root)
+    stop_services(root)
+
+
+def stop_leftovers(root: Path) -> None:
+    stopped = procs.stop_leftovers(root)
+    if stopped:
+        print(f"Stopped {len(stopped)} Airflow processes an earlier `make run` left running: pids {sorted(stopped)}")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def run_airflow(root: Path) -> int:
-    # Ctrl-C and `kill` both stop Airflow and then the services (a parent shell may have set
-    # SIGINT to be ignored, e.g. for background jobs).
+    # Ctrl-C, `kill` and a closed terminal (SIGHUP) stop Airflow and then the services (a parent
+    # shell may have set SIGINT to be ignored, e.g. for background jobs).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    if not procs.lock_run(root):
+        other = procs.live_launcher(root)
+        print(f"`make run` is already running for {root} (pid {other or '?'}): use that one, or stop it with "
+              f"Ctrl-C in its terminal or `make stop`.", file=sys.stderr)
+        return 1
+    stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
+    procs.record_launcher(root)
     env = start_services(root)
     settings.write_env_file(env)
     print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
@@ -99,10 +122,15 @@ def run_airflow(root: Path) -> int:
         print("Migrating Airflow's metadata database and creating the taxi_loads pool...")
         airflow.prepare_metadata(env)
         proc = airflow.start_standalone(env)
+        procs.record_airflow(root, proc.pid)
         return proc.wait()
     except KeyboardInterrupt:
         return 130 if proc is None else airflow.stop(proc)
     finally:
+        if proc is not None:
+            airflow.stop(proc)
+            procs.stop_leftovers(root)  # a task's own process group outliving the standalone
+        procs.forget(root)
         stop_services(root)
         print("Stopped Airflow and the embedded services; data kept in", root)
 
@@ -122,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
               f"wrote {settings.ENV_FILE}")
         return 0
     if args.command == "stop":
-        stop_services(root)
+        stop_all(root)
         return 0
     return run_airflow(root)
 

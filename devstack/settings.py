@@ -10,7 +10,8 @@ from include.zoomcamp import config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".local"
-ENV_FILE = REPO_ROOT / ".env"
+# ZOOMCAMP_ENV_FILE: where `make run`/`make services` write it (tests point it at their own directory).
+ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
 API_HOST = "127.0.0.1"
 
 
