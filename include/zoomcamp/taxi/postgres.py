@@ -27,8 +27,8 @@ Real files hold a few trips dated years away from their month (2008-12-31, 2088-
 plain minmax BRIN one such row makes its block range match every date, so once strays are spread
 through the table every comparison reads all of it. The index uses the minmax-multi operator class,
 which keeps several intervals per block range: a stray is a point of its own and the range still
-matches only its month and that point. Each load summarises the ranges it wrote right after it
-commits, so the next load's comparison skips them at once (autovacuum would do it a minute later).
+matches only its month and that point. Each load first summarises the ranges earlier loads wrote,
+so its comparison skips them (autovacuum would do it up to a minute later).
 
 The final table's statistics lag behind loads that just added months, and with them the planner
 goes wrong both ways: it estimates that a BRIN scan is not worth it and reads the whole table, or
@@ -142,10 +142,12 @@ def _exists(conn, index: str) -> bool:
 
 
 def summarize_new_ranges(conn, schema: TaxiSchema) -> None:
-    """Summarise the block ranges loads have filled since, so comparisons can skip them.
+    """Summarise the block ranges earlier loads filled, so this load's queries skip them
+    (autovacuum would do it up to a minute later; until then a BRIN scan reads every such range).
 
-    Run outside the load's transaction (it takes a lock that would otherwise be held to the end);
-    an optimisation only: when the lock is not granted quickly, autovacuum summarises them later.
+    Run before the load's own COPY and outside its transaction (it takes a lock that would
+    otherwise be held to the end): each load pays for the ranges of the loads before it. An
+    optimisation only: when the lock is not granted quickly, autovacuum summarises them later.
     """
     try:
         with conn.transaction():
@@ -185,7 +187,9 @@ def _why_not_one_pass(conn, schema: TaxiSchema, file_name: str) -> str | None:
     float_digits = int(conn.execute("SHOW extra_float_digits").fetchone()[0])
     if not datestyle.startswith("ISO") or float_digits < 1:
         return f"the server renders values differently (DateStyle {datestyle}, extra_float_digits {float_digits})"
-    if _rows_with_filename(conn, schema, file_name):
+    # Rows of an earlier load of the file are on its month's days (the rare ones elsewhere are
+    # still found by the comparison, at the cost of copying them again).
+    if _rows_with_filename(conn, schema, file_name, _in_file_month(schema, file_name)):
         return "rows of this file are already in the table (only the missing ones are inserted)"
     return None
 
@@ -278,18 +282,23 @@ def _staged_rows_with_ids(schema: TaxiSchema, where: sql.Composable = sql.SQL("t
         row_id=row_id_expression(schema), where=where)
 
 
+def _in_file_month(schema: TaxiSchema, file_name: str) -> sql.Composable:
+    """Rows picked up in the month the file is named after (`true` for a file named otherwise)."""
+    month = schema.file_month(file_name)
+    if month is None:
+        return sql.SQL("true")
+    start = date.fromisoformat(f"{month}-01")
+    return sql.SQL("({col} >= {a} AND {col} < {b})").format(
+        col=_ident(schema.pickup), a=sql.Literal(datetime.combine(start, time())),
+        b=sql.Literal(datetime.combine((start + timedelta(days=31)).replace(day=1), time())))
+
+
 def _in_month_then_strays(schema: TaxiSchema, file_name: str) -> list[sql.Composable]:
     """Conditions on staging rows: those picked up in the file's month, then the strays.
 
     Inserted in that order, the strays share the last pages of the load (see row_ids.py).
     """
-    month = schema.file_month(file_name)
-    if month is None:
-        return [sql.SQL("true")]
-    start = date.fromisoformat(f"{month}-01")
-    in_month = sql.SQL("({col} >= {a} AND {col} < {b})").format(
-        col=_ident(schema.pickup), a=sql.Literal(datetime.combine(start, time())),
-        b=sql.Literal(datetime.combine((start + timedelta(days=31)).replace(day=1), time())))
+    in_month = _in_file_month(schema, file_name)
     return [in_month, sql.SQL("{} IS NOT TRUE").format(in_month)]
 
 
@@ -326,7 +335,9 @@ def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedFile, ids: Annotati
     inserted -= _execute(conn, sql.SQL(
         "DELETE FROM {} WHERE {} AND {} AND unique_row_id IN (SELECT unique_row_id FROM existing_ids)").format(
         table, on_days, MINE))
-    return inserted, inserted + _rows_with_filename(conn, schema, csv.file_name, NOT_MINE)
+    # Rows of the file from other loads (the same month loaded at once twice) are on its days too.
+    others = sql.SQL("{} AND {}").format(on_days, NOT_MINE)
+    return inserted, inserted + _rows_with_filename(conn, schema, csv.file_name, others)
 
 
 def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedFile) -> tuple[int, int]:
@@ -372,14 +383,14 @@ def load_month(conn, schema: TaxiSchema, file_name: str, downloaded: Download, w
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ValueError("load_month needs a connection with no transaction open")
-    report = _load(conn, schema, file_name, downloaded, workdir)
+    with conn.transaction():
+        ensure_tables(conn, schema)
     summarize_new_ranges(conn, schema)
-    return report
+    return _load(conn, schema, file_name, downloaded, workdir)
 
 
 def _load(conn, schema: TaxiSchema, file_name: str, downloaded: Download, workdir: Path) -> LoadReport:
     with conn.transaction():
-        ensure_tables(conn, schema)
         _plan_with_brin_and_hashes(conn)
         why_not = _why_not_one_pass(conn, schema, file_name)
     if why_not is not None:
