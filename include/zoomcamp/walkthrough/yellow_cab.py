@@ -112,22 +112,15 @@ def ingest_log_resource() -> dict:
     return {"schema": {"fields": fields}, "description": "Objects loaded into raw_data (bucket, object, generation)"}
 
 
+# pyarrow.types predicate -> BigQuery type; anything else loads as STRING.
+_BQ_TYPE_OF_ARROW = (("is_integer", "INTEGER"), ("is_floating", "FLOAT"), ("is_boolean", "BOOLEAN"),
+                     ("is_timestamp", "TIMESTAMP"), ("is_date", "DATE"), ("is_decimal", "NUMERIC"))
+
+
 def _bq_type(arrow_type) -> str:
     import pyarrow.types as pat
 
-    if pat.is_integer(arrow_type):
-        return "INTEGER"
-    if pat.is_floating(arrow_type):
-        return "FLOAT"
-    if pat.is_boolean(arrow_type):
-        return "BOOLEAN"
-    if pat.is_timestamp(arrow_type):
-        return "TIMESTAMP"
-    if pat.is_date(arrow_type):
-        return "DATE"
-    if pat.is_decimal(arrow_type):
-        return "NUMERIC"
-    return "STRING"
+    return next((bq for check, bq in _BQ_TYPE_OF_ARROW if getattr(pat, check)(arrow_type)), "STRING")
 
 
 def file_columns(storage_client, obj: GcsObject, fmt: str) -> list[tuple[str, str]]:
