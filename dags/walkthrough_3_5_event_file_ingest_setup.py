@@ -10,10 +10,6 @@ Project and bucket are those `event-file-ingest` watches: environment `ZOOMCAMP_
 location from Variable `GCP_LOCATION`. Connection `google_cloud_default`. On GCP, the bucket's
 service agent needs `roles/pubsub.publisher` on the topic first (docs/walkthrough.md).
 """
-from airflow.providers.google.cloud.operators.bigquery import (
-    BigQueryCreateEmptyDatasetOperator,
-    BigQueryCreateTableOperator,
-)
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
 from airflow.providers.google.cloud.operators.pubsub import (
     PubSubCreateSubscriptionOperator,
@@ -53,18 +49,6 @@ with DAG(
     def create_bucket_notification() -> str:
         return event_ingest.ensure_bucket_notification(BUCKET, PROJECT)
 
-    create_dataset = BigQueryCreateEmptyDatasetOperator(
-        task_id="create_dataset", dataset_id=DATASET, project_id=PROJECT, location=templates.LOCATION,
-        if_exists="ignore",
-    )
-    create_raw_table = BigQueryCreateTableOperator(
-        task_id="create_raw_table", project_id=PROJECT, dataset_id=DATASET, table_id=yellow_cab.RAW_TABLE,
-        table_resource=yellow_cab.raw_table_resource(), if_exists="ignore",
-    )
-    create_ingest_log = BigQueryCreateTableOperator(
-        task_id="create_ingest_log", project_id=PROJECT, dataset_id=DATASET, table_id=yellow_cab.INGEST_LOG_TABLE,
-        table_resource=yellow_cab.ingest_log_resource(), if_exists="ignore",
-    )
+    create_tables = yellow_cab.create_tables_tasks(PROJECT, templates.LOCATION, DATASET)
 
-    create_dataset >> [create_raw_table, create_ingest_log]
     create_bucket >> create_topic >> create_subscription >> create_bucket_notification()

@@ -13,10 +13,10 @@ its extension) exactly once per object generation:
    and dropped, columns the file lacks stay NULL;
 4. a row in `ingest_log`, then the staging table is dropped.
 
-Both tables are created by `event-file-ingest-setup` (`raw_table_resource`, `ingest_log_resource`):
-bqemulator 1.1.0 can load Parquet into an existing table only. Callers run loads of the same
-object one at a time (the event DAG: `max_active_runs=1`); the checks in 1 make a retry after a
-failure between 3 and 4 insert nothing twice.
+Dataset and both tables are created by `create_tables_tasks` (used by `event-file-ingest-setup` and
+`yellow_cab_sequential_ingest`): bqemulator 1.1.0 can load Parquet into an existing table only.
+Callers run loads of the same object one at a time (the DAGs: `max_active_runs=1`); the checks in 1
+make a retry after a failure between 3 and 4 insert nothing twice.
 """
 from __future__ import annotations
 
@@ -110,6 +110,29 @@ def raw_table_resource() -> dict:
 def ingest_log_resource() -> dict:
     fields = [{"name": n, "type": t, "mode": "NULLABLE", "description": d} for n, t, d in INGEST_LOG_COLUMNS]
     return {"schema": {"fields": fields}, "description": "Objects loaded into raw_data (bucket, object, generation)"}
+
+
+def create_tables_tasks(project: str, location: str, dataset: str = config.YELLOW_CAB_DATASET):
+    """In the DAG being defined: tasks `create_dataset` >> [`create_raw_table`, `create_ingest_log`], each
+    succeeding when its resource exists (project/location may be templates). Returns (first, last tasks)."""
+    from airflow.providers.google.cloud.operators.bigquery import (
+        BigQueryCreateEmptyDatasetOperator,
+        BigQueryCreateTableOperator,
+    )
+
+    create_dataset = BigQueryCreateEmptyDatasetOperator(
+        task_id="create_dataset", dataset_id=dataset, project_id=project, location=location, if_exists="ignore",
+    )
+    tables = [
+        BigQueryCreateTableOperator(
+            task_id=task_id, project_id=project, dataset_id=dataset, table_id=table_id,
+            table_resource=resource, if_exists="ignore",
+        )
+        for task_id, table_id, resource in (("create_raw_table", RAW_TABLE, raw_table_resource()),
+                                            ("create_ingest_log", INGEST_LOG_TABLE, ingest_log_resource()))
+    ]
+    create_dataset >> tables
+    return create_dataset, tables
 
 
 # pyarrow.types predicate -> BigQuery type; anything else loads as STRING.
@@ -265,3 +288,14 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
         client.delete_table(staging, not_found_ok=True)
     log.info("Loaded %s (%s): %d rows into %s.%s", obj, fmt, rows, dataset, RAW_TABLE)
     return {"object": str(obj), "status": "loaded", "rows": rows}
+
+
+def list_parquet_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CONN_ID) -> list[dict]:
+    """Every .parquet object under `prefix` (any depth), by name: `{"bucket", "object_name", "generation"}`
+    (the generation listed is the one loaded, even if the object is replaced meanwhile)."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    blobs = GCSHook(gcp_conn_id=conn_id).get_conn().list_blobs(bucket, prefix=prefix)
+    objects = [{"bucket": bucket, "object_name": b.name, "generation": int(b.generation)}
+               for b in blobs if source_format(b.name) == "PARQUET"]
+    return sorted(objects, key=lambda o: o["object_name"])

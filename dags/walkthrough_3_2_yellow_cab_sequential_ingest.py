@@ -1,0 +1,58 @@
+"""yellow_cab_sequential_ingest — walkthrough 3_2: every Parquet file under gs://<bucket>/yellow-cab/
+into BigQuery `YellowCab.raw_data`, one after another.
+
+Kestra's ForEach over the listed files (concurrency 1) is dynamic task mapping here: `list_files`
+lists the .parquet objects under `yellow-cab/` (with their generations), and `load_file` is mapped
+over them with `max_active_tis_per_dagrun=1`, each mapped instance named after its object in the UI
+(raise it to 5 for the walkthrough's "5 at a time" variant). `load_object` loads each object
+generation once (`YellowCab.ingest_log`): a rerun loads nothing twice, and only new or replaced
+files are loaded. A file BigQuery cannot read (truncated, not Parquet) fails its own mapped instance,
+naming gs://bucket/object#generation, with raw_data unchanged; the other files still load.
+
+Dataset `YellowCab` and tables `raw_data`/`ingest_log` are created first when absent (the same tasks
+as `event-file-ingest-setup`). Project, bucket and location come from Variables `GCP_PROJECT_ID`,
+`GCP_BUCKET_NAME`, `GCP_LOCATION` (defaults: the local emulators), read at run time. Connection
+`google_cloud_default`. `walkthrough_setup` uploads two sample files; on GCP upload TLC's own.
+"""
+from airflow.sdk import DAG, get_current_context, task
+
+from include.zoomcamp import config
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp import templates
+from include.zoomcamp.walkthrough import samples, yellow_cab
+
+PREFIX = samples.YELLOW_PREFIX
+FILES_AT_ONCE = 1  # the walkthrough's sequential ForEach; 5 for its concurrent variant
+
+with DAG(
+    dag_id="yellow_cab_sequential_ingest",
+    schedule=None,
+    max_active_runs=1,  # one load of an object generation at a time: exactly once
+    default_args=GCP_DEFAULT_ARGS,
+    tags=[config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
+    doc_md=__doc__,
+):
+    create_dataset, create_tables = yellow_cab.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
+
+    @task
+    def list_files(bucket: str) -> list[dict]:
+        objects = yellow_cab.list_parquet_objects(bucket, PREFIX)
+        print(f"{len(objects)} Parquet file(s) under gs://{bucket}/{PREFIX}: {[o['object_name'] for o in objects]}")
+        return objects
+
+    @task(map_index_template="{{ object_name }}", max_active_tis_per_dagrun=FILES_AT_ONCE)
+    def load_file(obj: dict, project: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        context = get_current_context()
+        context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
+        try:
+            return yellow_cab.load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
+                                          event_type="list", run_id=context["run_id"])
+        except yellow_cab.ObjectLoadError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    files = list_files(templates.BUCKET)
+    loads = load_file.partial(project=templates.PROJECT_ID).expand(obj=files)
+
+    create_tables >> files
