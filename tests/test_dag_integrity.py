@@ -37,7 +37,7 @@ def test_every_dag_is_tagged_and_documented(dagbag):
 
 
 WALKTHROUGH = {"gcp-connection-test": "dev.testing", "critical_service_subflow": "dev.testing",
-               "parent_service": "dev.testing"}
+               "parent_service": "dev.testing", "yellow_cab_sequential_ingest": "gcp.yellowcab"}
 
 
 def test_walkthrough_dags_are_tagged_with_their_kestra_namespace(dagbag):
@@ -46,6 +46,8 @@ def test_walkthrough_dags_are_tagged_with_their_kestra_namespace(dagbag):
         assert dag is not None, dag_id
         assert set(dag.tags) == {"walkthrough", namespace}, dag_id
         assert dag.doc_md, dag_id
+    setup = dagbag.get_dag("walkthrough_setup")  # serves every namespace: the walkthrough tag only
+    assert set(setup.tags) == {"walkthrough"} and setup.doc_md
 
 
 def test_taxi_params_have_forms_and_course_defaults(dagbag):
