@@ -24,11 +24,14 @@ def seed_runs() -> None:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = datetime.now(timezone.utc)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
     for dag_id, runs in SEED.items():
         for i, (days_ago, hour, state) in enumerate(runs):
-            when = today - timedelta(days=days_ago) + timedelta(hours=hour, minutes=i)
+            # Today's runs never lie in the future (just after midnight they sit seconds before now).
+            when = min(today - timedelta(days=days_ago) + timedelta(hours=hour, minutes=i),
+                       now - timedelta(seconds=1 + i))
             rows.append({"dag_id": dag_id, "run_id": f"dashboard_seed_{i}", "run_type": "manual", "state": state,
                          "run_after": when, "logical_date": when, "queued_at": when, "start_date": when,
                          "end_date": when + timedelta(seconds=5), "clear_number": 0})
