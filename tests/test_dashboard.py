@@ -85,9 +85,13 @@ def test_summary_counts_equal_the_rest_api_for_the_same_window(stack):
     assert data["total_runs"] == rest_total
     per_dag = {row["dag_id"]: row for row in data["runs_per_dag"]}
     for dag_id, runs in SEED.items():
+        # Other test modules' runs of these DAGs share the metadata database: the seeded runs are
+        # counted among them, and every count equals the REST API's.
         in_window = [state for days_ago, _, state in runs if days_ago < 3]
-        assert per_dag[dag_id]["total"] == len(in_window) == rest_count(stack, window, dag_id)
-        assert per_dag[dag_id]["states"] == {s: in_window.count(s) for s in set(in_window)}
+        states = per_dag[dag_id]["states"]
+        assert per_dag[dag_id]["total"] == rest_count(stack, window, dag_id) >= len(in_window)
+        assert states == {s: rest_count(stack, window, dag_id, state=s) for s in states}
+        assert all(states.get(s, 0) >= in_window.count(s) for s in in_window)
     assert [row["day"] for row in data["runs_per_day"]] == sorted(row["day"] for row in data["runs_per_day"])
     assert len(data["runs_per_day"]) == 3
     assert sum(sum(row["states"].values()) for row in data["runs_per_day"]) == data["total_runs"]
