@@ -7,10 +7,10 @@ A failed request or install is retried with exponential backoff.
 """
 from airflow.sdk import DAG, task
 
-from include.zoomcamp import config
+from include.zoomcamp import config, templates
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
-API_URL = "{{ var.value.get('%s', '%s') }}" % (config.DOCKERHUB_API_URL_VAR, config.DEFAULT_DOCKERHUB_API_URL)
+API_URL = templates.variable(config.DOCKERHUB_API_URL_VAR, config.DEFAULT_DOCKERHUB_API_URL)
 
 with DAG(dag_id="02_python", schedule=None, default_args=RETRY_DEFAULT_ARGS, tags=[config.TAG], doc_md=__doc__):
 

@@ -8,11 +8,11 @@ exponential backoff; kept columns without brand and price fail the query at once
 """
 from airflow.sdk import DAG, Param, task
 
-from include.zoomcamp import config, products
+from include.zoomcamp import config, products, templates
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
-PRODUCTS_URL = "{{ var.value.get('%s', '%s') }}" % (config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
-RESULTS_DIR = "{{ var.value.get('%s', '%s') }}" % (config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)
+PRODUCTS_URL = templates.variable(config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
+RESULTS_DIR = templates.variable(config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)
 
 with DAG(
     dag_id="03_getting_started_data_pipeline",

@@ -14,13 +14,13 @@ the child's output, read from the child run's XCom.
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, task
 
-from include.zoomcamp import config
+from include.zoomcamp import config, templates
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 from include.zoomcamp.walkthrough import subflows
 
 CHILD_DAG_ID = "critical_service_subflow"
 CHILD_TASK_ID = "return_data"
-ORDERS_CSV_URL = "{{ var.value.get('%s', '%s') }}" % (config.ORDERS_CSV_URL_VAR, config.DEFAULT_ORDERS_CSV_URL)
+ORDERS_CSV_URL = templates.variable(config.ORDERS_CSV_URL_VAR, config.DEFAULT_ORDERS_CSV_URL)
 TAGS = [config.WALKTHROUGH_TAG, config.DEV_TESTING_NAMESPACE]
 
 with DAG(

@@ -1,9 +1,9 @@
 """Jinja expressions for the course's GCP key/values, read at run time (never at parse time)."""
-from include.zoomcamp import config
+from include.zoomcamp import config, templates
 
 
 def variable(key: str) -> str:
-    return "{{ var.value.get('%s', '%s') }}" % (key, config.GCP_DEFAULTS[key])
+    return templates.variable(key, config.GCP_DEFAULTS[key])
 
 
 PROJECT_ID = variable(config.GCP_PROJECT_ID_VAR)

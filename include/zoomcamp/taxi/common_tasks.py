@@ -5,12 +5,12 @@ import logging
 
 from airflow.sdk import get_current_context, task
 
-from include.zoomcamp import config
+from include.zoomcamp import config, templates
 from include.zoomcamp.taxi.runs import labels, month_of_run
 
 log = logging.getLogger(__name__)
 
-BASE_URL = "{{ var.value.get('%s', '%s') }}" % (config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
+BASE_URL = templates.variable(config.TAXI_DATA_BASE_URL_VAR, config.DEFAULT_TAXI_DATA_BASE_URL)
 
 
 def set_labels_task(taxi: str | None):
