@@ -90,3 +90,28 @@ GEMINI_CHAT_MODEL = "gemini-2.5-flash"
 GEMINI_EMBEDDING_MODEL = "gemini-embedding-001"
 # What `make run` puts in the password until the learner sets a real key.
 GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
+# Where the AI flows keep files (flow 11's DuckDB store): under the data directory `make run` sets.
+AI_DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
+DEFAULT_AI_DATA_DIR = "/tmp/zoomcamp-data"
+
+
+def ai_data_dir():
+    from pathlib import Path
+
+    return Path(os.environ.get(AI_DATA_DIR_ENV) or DEFAULT_AI_DATA_DIR) / "ai"
+
+
+# Flow 11: the document it answers from (the course's: Kestra 1.1's release notes) and its store.
+RAG_DOCUMENT_URL_VAR = "rag_document_url"
+DEFAULT_RAG_DOCUMENT_URL = (
+    "https://raw.githubusercontent.com/kestra-io/docs/refs/heads/main/content/blogs/release-1-1.md"
+)
+RAG_STORE_FILE = "rag_store.duckdb"
+
+# Walkthrough 4_1 (Kestra namespace gcp.ecommerce): the gate a learner opens to let the demo pass.
+ECOMMERCE_TAG = "gcp.ecommerce"
+WALKTHROUGH_NAMESPACES = (*WALKTHROUGH_NAMESPACES, ECOMMERCE_TAG)
+DEMO_GATE_OPEN_VAR = "demo_gate_open"
+# The failure explainer writes its note through Airflow's REST API with this connection (HTTP type: host =
+# the API server's URL, login/password = a user allowed to edit task instances); without it, the log only.
+AIRFLOW_API_CONN_ID = "airflow_api"
