@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from devstack import settings
 from include.zoomcamp import config
 
 
@@ -34,9 +37,36 @@ def airflow_cli(env: dict[str, str], *args: str, check: bool = True) -> subproce
 
 
 def prepare_metadata(env: dict[str, str]) -> None:
-    """Migrate the metadata database and create the pools the DAGs use (both idempotent)."""
+    """Migrate the metadata database and create the pools and connections the DAGs use (all idempotent)."""
     airflow_cli(env, "db", "migrate")
     airflow_cli(env, "pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC)
+    add_ai_connections(env)
+
+
+def add_ai_connections(env: dict[str, str]) -> None:
+    """`gemini_default` (a placeholder without key) and `airflow_api` (the explainer's user), in the metadata
+    database rather than AIRFLOW_CONN_* variables, so a key set in the UI is not hidden; existing ones are kept."""
+    connections = {
+        config.GEMINI_CONN_ID: settings.gemini_placeholder_connection(),
+        config.AIRFLOW_API_CONN_ID: settings.airflow_api_connection(env["AIRFLOW__API__BASE_URL"],
+                                                                    explainer_password(env)),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(connections, file)
+        file.flush()
+        airflow_cli(env, "connections", "import", file.name)
+
+
+def explainer_password(env: dict[str, str]) -> str:
+    """The explainer user's password, kept in the simple auth manager's password file (which adds the
+    admin's on first start and keeps this one)."""
+    path = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    passwords = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
+    if settings.EXPLAINER_USER not in passwords:
+        passwords[settings.EXPLAINER_USER] = secrets.token_urlsafe(16)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords) + "\n")
+    return passwords[settings.EXPLAINER_USER]
 
 
 def start_standalone(env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen:

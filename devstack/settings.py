@@ -13,6 +13,7 @@ DEFAULT_DATA_DIR = REPO_ROOT / ".local"
 # ZOOMCAMP_ENV_FILE: where `make run`/`make services` write it (tests point it at their own directory).
 ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
 API_HOST = "127.0.0.1"
+EXPLAINER_USER = "ai_explainer"
 
 
 def data_dir() -> Path:
@@ -63,12 +64,25 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         "STORAGE_EMULATOR_HOST": gcs_url,
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
         "ZOOMCAMP_DATA_DIR": str(root),
+        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:
         # host:port without a scheme, as Google's Pub/Sub clients (and the triggerer's hook) expect.
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host
     return env
+
+
+def gemini_placeholder_connection() -> dict:
+    # No key on purpose: the AI DAGs fail naming the connection until the learner sets one (docs/ai.md).
+    return {"conn_type": config.GEMINI_CONN_TYPE, "password": config.GEMINI_KEY_PLACEHOLDER,
+            "extra": {"model": f"google:{config.GEMINI_CHAT_MODEL}", "embedding_model": config.GEMINI_EMBEDDING_MODEL}}
+
+
+def airflow_api_connection(base_url: str, password: str) -> dict:
+    # How the AI failure explainer writes a task's note: Airflow's REST API as its own user.
+    return {"conn_type": "http", "host": base_url, "login": EXPLAINER_USER, "password": password}
 
 
 def write_env_file(env: dict[str, str], path: Path = ENV_FILE) -> None:

@@ -37,10 +37,9 @@ def test_missing_key_fails_naming_the_connection(standin, monkeypatch, key):
     assert standin.requests == []
 
 
-def test_undefined_connection_fails_naming_it(monkeypatch):
-    monkeypatch.delenv(CONN_ENV, raising=False)
-    with pytest.raises(AirflowFailException, match="'gemini_default' is not defined"):
-        gemini.gemini_settings()
+def test_undefined_connection_fails_naming_it():
+    with pytest.raises(AirflowFailException, match="'gemini_elsewhere' is not defined.*AIRFLOW_CONN_GEMINI_ELSEWHERE"):
+        gemini.gemini_settings("gemini_elsewhere")
 
 
 def test_generate_sends_prompt_and_system_and_counts_tokens(gemini_conn):
