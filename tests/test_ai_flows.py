@@ -6,6 +6,7 @@ The dag.test() runs come first: the module's Airflow stack starts with the first
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import duckdb
@@ -222,7 +223,8 @@ def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, standin):
     prompt = calls[0].prompt_text
     assert "AirflowFailException" in prompt and "demo gate is closed on purpose" in prompt  # the exception
     assert "def gate(params=None)" in prompt  # the task's source
-    assert "INFO" in prompt or "ERROR" in prompt  # the log's tail
+    tail = prompt.split("Last lines of the task's log:\n", 1)[1]  # the log's tail, read from the log file
+    assert re.match(r"\[(debug|info|warning|error)\] ", tail), tail[:300]
     assert API_KEY not in prompt
     assert note == f"{explainer.NOTE_TITLE}: Stand-in answer without context.\n\n(model {config.GEMINI_CHAT_MODEL})"
 
