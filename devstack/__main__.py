@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = settings.data_dir()
     if args.command == "services":
+        if procs.live_launcher(root) is None:  # never the processes of a `make run` still serving root
+            stop_leftovers(root)
         env = start_services(root)
         settings.write_env_file(env)
         airflow.prepare_metadata(env)
