@@ -90,3 +90,7 @@ GEMINI_CHAT_MODEL = "gemini-2.5-flash"
 GEMINI_EMBEDDING_MODEL = "gemini-embedding-001"
 # What `make run` puts in the password until the learner sets a real key.
 GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
+
+# AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
+COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
+DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
