@@ -110,7 +110,7 @@ def test_draft_broken_once_is_fixed_in_round_two_and_written_outside_dags(copilo
 
 def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, copilot, standin, task_log):
     standin.queue_replies(*(drafts.answer(code) for code in
-                            (drafts.AIRFLOW_2_STYLE, drafts.TOP_LEVEL_WORK, drafts.AIRFLOW_2_STYLE)))
+                            (drafts.AIRFLOW_2_STYLE, drafts.TOP_LEVEL_WORK, drafts.OFF_POLICY)))
     before = _dags_folder_state()
     run = run_dag(copilot_dag)
     assert run.state == "failed"
@@ -119,10 +119,12 @@ def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, co
     calls = standin.calls("generateContent")
     assert len(calls) == 3
     assert drafting.EXERCISE_REQUEST in calls[0].prompt_text  # the param's default: the course's exercise
-    assert "requests.get" in calls[2].prompt_text and "top-level work" in calls[2].prompt_text
+    assert all(code in calls[1].prompt_text for code in ("AIR002", "AIR311", "AIR312"))
+    assert "top-level call `requests.get(...)`" in calls[2].prompt_text
     log = task_log()
     last_errors = log[log.index("no valid DAG after 3 rounds"):]
-    assert "AIR002" in last_errors and "AIR311" in last_errors and "AIR312" in last_errors
+    assert "DAG taxi_csv_to_bigquery: tags ['taxi']" in last_errors
+    assert "tasks retrying fewer than 2 times {'extract': 0}" in last_errors
     assert not copilot.exists() and _dags_folder_state() == before
 
 

@@ -89,8 +89,9 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
         raise AirflowFailException("param `request` is empty: describe the DAG to draft in plain language")
     target_dir = check_drafts_dir(drafts_dir, dags_folders)
     ctx = Context.for_request(request)
-    log.info("Context: %s characters of installed operators, conventions and example DAG %s",
-             len(ctx.operators), context.EXAMPLE_DAG_FILE.name)
+    offered = re.findall(r"^from \S+ import (\w+)$", ctx.operators, re.MULTILINE)
+    log.info("Context: %s installed operators (%s characters: %s), the conventions and example DAG %s",
+             len(offered), len(ctx.operators), ", ".join(offered), context.EXAMPLE_DAG_FILE.name)
     previous, errors = None, []
     for round_no in range(1, max_rounds + 1):
         answer = generate(build_prompt(request, ctx, previous, errors), SYSTEM)

@@ -11,6 +11,10 @@
    sockets closed, `Variable.get`/`Connection.get` refused, a timeout — with no import error and at
    least one DAG. Step 2 passing first means the import runs no work the file did not declare as DAG
    building; the socket block catches what the static rule cannot see.
+5. Its DAGs follow the project's DAG policy (tests/dags): approved tags, every task retrying at least
+   twice — so a draft copied into `dags/` passes the project's tests.
+
+Ruff's preview AIR rules stay off, as in the project's own lint (AIR202 would flag the project's DAGs).
 """
 from __future__ import annotations
 
@@ -25,12 +29,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from include.zoomcamp import config
 from include.zoomcamp.ai.copilot.context import PROJECT_ROOT
 
 IMPORT_TIMEOUT_S = 180  # a cold import of Airflow and a provider takes tens of seconds on a busy machine
 RUFF_TIMEOUT_S = 60
 MAX_ERROR_CHARS = 1_500  # of each traceback handed back to the model: its end says what went wrong
 
+APPROVED_TAGS = frozenset({config.TAG, config.WALKTHROUGH_TAG, *config.WALKTHROUGH_NAMESPACES})
+MIN_RETRIES = 2
 DAG_BUILDING_PACKAGES = ("airflow", "include", "datetime", "pendulum")
 PURE_BUILTINS = frozenset(
     "all any bool dict enumerate float frozenset int isinstance len list max min range repr reversed set "
@@ -53,8 +60,10 @@ Variable.get = staticmethod(refuse)
 Connection.get = staticmethod(refuse)
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(sys.argv[1], safe_mode=False)
+dags = {dag_id: {"tags": sorted(dag.tags), "retries": {t.task_id: t.retries for t in dag.tasks}}
+        for dag_id, dag in bag.dags.items()}
 with open(sys.argv[2], "w") as out:
-    json.dump({"import_errors": bag.import_errors, "dag_ids": sorted(bag.dag_ids)}, out)
+    json.dump({"import_errors": bag.import_errors, "dags": dags}, out)
 """
 
 
@@ -94,12 +103,25 @@ def validate(code: str) -> Validation:
         draft.write_text(code)
         result.errors += ruff_air(draft)
         if not result.errors:  # only a file without top-level work is imported (i.e. run)
-            dag_ids, import_errors = import_in_dagbag(draft, Path(tmp))
-            result.dag_ids = dag_ids
-            result.errors += import_errors
-            if not dag_ids and not import_errors:
+            dags, import_errors = import_in_dagbag(draft, Path(tmp))
+            result.dag_ids = sorted(dags)
+            result.errors += import_errors + dag_policy(dags)
+            if not dags and not import_errors:
                 result.errors.append("the file defines no DAG (nothing a DagBag can collect)")
     return result
+
+
+def dag_policy(dags: dict[str, dict]) -> list[str]:
+    errors = []
+    for dag_id, dag in dags.items():
+        if not dag["tags"] or set(dag["tags"]) - APPROVED_TAGS:
+            errors.append(f"DAG {dag_id}: tags {dag['tags']} — use tags=[\"{config.TAG}\"] (approved: "
+                          f"{', '.join(sorted(APPROVED_TAGS))})")
+        few = {task: n for task, n in dag["retries"].items() if n < MIN_RETRIES}
+        if few:
+            errors.append(f"DAG {dag_id}: tasks retrying fewer than {MIN_RETRIES} times {few} — use "
+                          "default_args=GCP_DEFAULT_ARGS or RETRY_DEFAULT_ARGS from include.zoomcamp.defaults")
+    return errors
 
 
 def top_level_work(tree: ast.Module) -> list[str]:
@@ -204,8 +226,8 @@ def ruff_air(path: Path) -> list[str]:
     return [f"ruff: line {line[len(prefix):]}" for line in completed.stdout.splitlines() if line.startswith(prefix)]
 
 
-def import_in_dagbag(path: Path, workdir: Path) -> tuple[list[str], list[str]]:
-    """(DAG ids, import errors) of the file as a DagBag collects it, in a subprocess."""
+def import_in_dagbag(path: Path, workdir: Path) -> tuple[dict[str, dict], list[str]]:
+    """({DAG id: its tags and task retries}, import errors) of the file as a DagBag collects it, in a subprocess."""
     out = workdir / "dagbag.json"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -221,12 +243,12 @@ def import_in_dagbag(path: Path, workdir: Path) -> tuple[list[str], list[str]]:
         completed = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, str(path), str(out)], cwd=PROJECT_ROOT,
                                    env=env, capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return [], [f"importing the file took more than {IMPORT_TIMEOUT_S} s (top-level work or an endless loop)"]
+        return {}, [f"importing the file took more than {IMPORT_TIMEOUT_S} s (top-level work or an endless loop)"]
     if not out.exists():
-        return [], [f"the DagBag probe failed: {completed.stderr[-MAX_ERROR_CHARS:]}"]
+        return {}, [f"the DagBag probe failed: {completed.stderr[-MAX_ERROR_CHARS:]}"]
     found = json.loads(out.read_text())
     errors = [f"import error: {_tail(trace)}" for trace in found["import_errors"].values()]
-    return found["dag_ids"], errors
+    return found["dags"], errors
 
 
 def _tail(trace: str) -> str:
