@@ -80,3 +80,17 @@ def event_project() -> str:
 
 def event_bucket() -> str:
     return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+
+# AI with Gemini (course 2.5, flows 10/11, the copilot; walkthrough 4_1): one connection holds the API
+# key (password), the models (extra) and an optional host (the API's base URL: a proxy or a stand-in).
+# Its type is the common-ai provider's `pydanticai`, so the provider's LLM operators use it as it is.
+GEMINI_CONN_ID = "gemini_default"
+GEMINI_CONN_TYPE = "pydanticai"
+GEMINI_CHAT_MODEL = "gemini-2.5-flash"
+GEMINI_EMBEDDING_MODEL = "gemini-embedding-001"
+# What `make run` puts in the password until the learner sets a real key.
+GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
+
+# AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
+COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
+DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
