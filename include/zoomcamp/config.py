@@ -80,3 +80,11 @@ def event_project() -> str:
 
 def event_bucket() -> str:
     return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+
+# Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
+# ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
+# ZOOMCAMP_DATA_DIR), `gs://<bucket>/<prefix>` on GCP (read through connection GCP_CONN_ID).
+WALKTHROUGH_STORAGE_BASE_VAR = "walkthrough_storage_base"
+DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
+# Java tasks run in Docker containers or with a local JDK: docker | local | auto (see walkthrough/java_runner.py).
+JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"
