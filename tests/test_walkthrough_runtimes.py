@@ -97,3 +97,35 @@ def test_storage_base_must_be_a_url():
 def test_storage_base_on_gcp_reads_through_the_gcp_connection():
     path = runtimes.storage_path("gs://bucket/prefix/", "python-multistep", "manual__2024-01-01T00:00:00+00:00", "o.csv")
     assert str(path) == "gs://google_cloud_default@bucket/prefix/python-multistep/manual__2024-01-01T00_00_00_00_00/o.csv"
+
+
+# --- Java ---------------------------------------------------------------------------------------
+
+def expected_total_revenue() -> str:
+    from decimal import Decimal
+
+    with open(runtimes.SALES_CSV) as f:
+        return str(sum(int(r["quantity"]) * Decimal(r["unit_price"]) for r in csv.DictReader(f)))
+
+
+def expected_total_orders(days: int = 28) -> int:
+    return sum((day * 7) % 11 + 3 for day in range(1, days + 1))
+
+
+JAVA_RUNS = {
+    "java-hello-world": ("compile_and_run", lambda: "Hello, World from Java!"),
+    "java-with-namespace-files": ("run_data_processor", lambda: f"TOTAL_REVENUE={expected_total_revenue()}"),
+    "java-maven-project": ("build_and_run", lambda: f"TOTAL_ORDERS={expected_total_orders()}"),
+}
+
+
+@pytest.mark.parametrize("dag_id", JAVA_RUNS)
+def test_java_dag_runs_with_the_local_jdk(dagbag, dag_id):
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    task_id, expected = JAVA_RUNS[dag_id]
+    dag = dagbag.get_dag(dag_id)
+    assert isinstance(dag.get_task(task_id), BashOperator)  # no Docker engine here: the local runner
+    run = run_dag(dag)
+    assert run.state == "success"
+    assert _xcom(run, task_id) == expected()
