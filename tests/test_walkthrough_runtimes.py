@@ -129,3 +129,107 @@ def test_java_dag_runs_with_the_local_jdk(dagbag, dag_id):
     run = run_dag(dag)
     assert run.state == "success"
     assert _xcom(run, task_id) == expected()
+
+
+@pytest.fixture
+def path_without_java(tmp_path, monkeypatch):
+    """A PATH with bash but no java, javac or mvn: a worker without a JDK."""
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_java_without_a_jdk_fails_at_once_saying_what_to_install(dagbag, path_without_java):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    task = dagbag.get_dag("java-hello-world").get_task("compile_and_run")
+    with pytest.raises(AirflowFailException, match=r"javac, java not found on PATH: install a JDK 17 "
+                                                   r"\(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless"):
+        task._pre_execute_hook({})
+    maven = dagbag.get_dag("java-maven-project").get_task("build_and_run")
+    with pytest.raises(AirflowFailException, match=r"mvn, java not found on PATH: install .*Maven 3.8\+"):
+        maven._pre_execute_hook({})
+
+    run = run_dag(dagbag.get_dag("java-hello-world"))
+    ti = _ti(run, "compile_and_run")
+    assert (run.state, ti.state, ti.try_number) == ("failed", "failed", 1)  # failed, not up for retry
+
+
+def _program_output(script: str, env: dict) -> list[str]:
+    import os
+    import subprocess
+
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("setting, docker_host, socket_exists, chosen", [
+    ("docker", "", False, "docker"),
+    ("local", "tcp://docker:2375", True, "local"),
+    ("auto", "tcp://docker:2375", False, "docker"),
+    ("auto", "", True, "docker"),
+    ("auto", "", False, "local"),
+    ("", "", False, "local"),
+])
+def test_runner_is_chosen_by_setting_then_by_a_docker_engine(monkeypatch, tmp_path, setting, docker_host,
+                                                            socket_exists, chosen):
+    from include.zoomcamp.walkthrough import java_runner
+
+    socket = tmp_path / "docker.sock"
+    if socket_exists:
+        socket.touch()
+    monkeypatch.setattr(java_runner, "DOCKER_SOCKET", socket)
+    monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", setting)
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    assert java_runner.runner() == chosen
+
+
+def test_unknown_runner_setting_is_refused(monkeypatch):
+    from include.zoomcamp.walkthrough import java_runner
+
+    monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", "podman")
+    with pytest.raises(ValueError, match="ZOOMCAMP_JAVA_RUNNER='podman': expected docker, local or auto"):
+        java_runner.runner()
+
+
+@pytest.mark.parametrize("dag_id", JAVA_RUNS)
+def test_docker_runner_starts_the_program_in_its_image(monkeypatch, dag_id):
+    """What the DockerOperator would run, run here by bash with the local JDK: the container's script
+    unpacks the project files from its environment (no bind mount) and prints the same result.
+    Only the image itself is not exercised: this machine has no Docker engine."""
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    import dags.walkthrough_2_1_java as java_dags
+    from include.zoomcamp.walkthrough import java_runner
+
+    monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", "docker")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://docker-engine:2375")
+    program = {"java-hello-world": java_dags.HELLO_WORLD, "java-with-namespace-files": java_dags.DATA_PROCESSOR,
+               "java-maven-project": java_dags.MAVEN_PROJECT}[dag_id]
+    task_id, expected = JAVA_RUNS[dag_id]
+    from airflow.sdk import DAG
+
+    with DAG(dag_id=f"docker-{dag_id}", schedule=None):
+        task = java_runner.java_task(task_id, program)
+    assert isinstance(task, DockerOperator)
+    assert task.image == ("maven:3.9-eclipse-temurin-17" if dag_id == "java-maven-project" else "eclipse-temurin:17-jdk")
+    assert task.docker_url == "tcp://docker-engine:2375" and not task.mounts
+    assert task.command[:2] == ["bash", "-c"]
+    # The Maven image would download from Maven Central; here the mirror stands in for it.
+    env = {**task.environment, java_runner.MAVEN_MIRROR_ENV: java_runner.maven_mirror()}
+    assert _program_output(task.command[2], env)[-1] == expected()
+
+
+def test_docker_runner_without_an_engine_fails_at_once_saying_what_to_do(tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.zoomcamp.walkthrough import java_runner
+
+    check = java_runner.DockerCheck(f"unix://{tmp_path}/docker.sock")
+    with pytest.raises(AirflowFailException, match=r"No Docker engine answers at unix://.*docker.sock .*start Docker"):
+        check({})
