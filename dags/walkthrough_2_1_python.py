@@ -46,7 +46,8 @@ with DAG(
         prices = {"Widget": 9.99, "Gadget": 24.5, "Gizmo": 3.75}
         days = pd.date_range("2024-01-01", periods=14, freq="D")
         rows = [
-            {"date": day.date().isoformat(), "product": product, "units": (day.day * 3 + i * 5) % 17 + 1, "unit_price": price}
+            {"date": day.date().isoformat(), "product": product, "units": (day.day * 3 + i * 5) % 17 + 1,
+             "unit_price": price}
             for day in days
             for i, (product, price) in enumerate(prices.items())
         ]

@@ -36,14 +36,13 @@ def storage(tmp_path, monkeypatch):
     return base
 
 
-def expected_sample_data() -> list[dict]:
+def expected_sample_data() -> list[tuple]:
     prices = {"Widget": 9.99, "Gadget": 24.5, "Gizmo": 3.75}
     rows = []
     for day in range(1, 15):
         for i, (product, price) in enumerate(prices.items()):
             units = (day * 3 + i * 5) % 17 + 1
-            rows.append({"date": f"2024-01-{day:02d}", "product": product, "units": str(units),
-                         "unit_price": str(price), "revenue": str(round(units * price, 2))})
+            rows.append((f"2024-01-{day:02d}", product, units, price, round(units * price, 2)))
     return rows
 
 
@@ -51,10 +50,11 @@ def test_python_data_processing_saves_the_sample_data_set(dagbag, storage):
     run = run_dag(dagbag.get_dag("python-data-processing"))
     assert run.state == "success"
     path = _xcom(run, "save_csv")
-    assert str(path).startswith(storage + "/python-data-processing/")
-    rows = list(csv.DictReader(io.StringIO(path.read_text())))
-    assert [{k: (str(float(v)) if k in ("unit_price", "revenue") else v) for k, v in r.items()} for r in rows] == [
-        {**r, "unit_price": str(float(r["unit_price"])), "revenue": str(float(r["revenue"]))} for r in expected_sample_data()]
+    assert str(path).startswith(storage + "/python-data-processing/") and path.name == "sample_data.csv"
+    reader = csv.DictReader(io.StringIO(path.read_text()))
+    assert reader.fieldnames == ["date", "product", "units", "unit_price", "revenue"]
+    assert [(r["date"], r["product"], int(r["units"]), float(r["unit_price"]), float(r["revenue"]))
+            for r in reader] == expected_sample_data()
 
 
 def test_python_with_namespace_files_runs_the_project_script(dagbag, storage):
@@ -87,6 +87,31 @@ def test_python_multistep_hands_the_file_over_through_object_storage(dagbag, sto
         "products": {p: {"orders": n, "units": u, "revenue": r} for p, n, u, r in per_product}}
 
 
+def test_python_multistep_on_gcs(dagbag, monkeypatch):
+    """The same DAG with a gs:// base: the file lands in the bucket (the GCS emulator, reached like
+    GCP through google_cloud_default) and step 2 reads it from there."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage as gcs
+
+    from include.zoomcamp import config
+
+    bucket = config.GCP_DEFAULTS[config.GCP_BUCKET_NAME_VAR]
+    client = gcs.Client(project=config.GCP_DEFAULTS[config.GCP_PROJECT_ID_VAR], credentials=AnonymousCredentials())
+    if client.lookup_bucket(bucket) is None:
+        client.create_bucket(bucket)
+    monkeypatch.setenv("AIRFLOW_VAR_WALKTHROUGH_STORAGE_BASE", f"gs://{bucket}/walkthrough-test")
+    run = run_dag(dagbag.get_dag("python-multistep"))
+    assert run.state == "success"
+    path = _xcom(run, "write_orders")
+    assert path.protocol == "gs" and path.conn_id == "google_cloud_default"
+    blob_name = path.path.removeprefix(f"{bucket}/")
+    assert blob_name.startswith("walkthrough-test/python-multistep/") and blob_name.endswith("/orders.csv")
+    rows = list(csv.DictReader(io.StringIO(client.bucket(bucket).blob(blob_name).download_as_text())))
+    summary = _xcom(run, "read_orders")
+    assert summary["orders"] == len(rows) == 40
+    assert summary["total_revenue"] == round(sum(int(r["quantity"]) * float(r["unit_price"]) for r in rows), 2)
+
+
 def test_storage_base_must_be_a_url():
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -95,8 +120,10 @@ def test_storage_base_must_be_a_url():
 
 
 def test_storage_base_on_gcp_reads_through_the_gcp_connection():
-    path = runtimes.storage_path("gs://bucket/prefix/", "python-multistep", "manual__2024-01-01T00:00:00+00:00", "o.csv")
-    assert str(path) == "gs://google_cloud_default@bucket/prefix/python-multistep/manual__2024-01-01T00_00_00_00_00/o.csv"
+    path = runtimes.storage_path("gs://bucket/prefix/", "python-multistep", "manual__2024-01-01T00:00:00+00:00",
+                                 "o.csv")
+    assert str(path) == ("gs://google_cloud_default@bucket/prefix/python-multistep/"
+                         "manual__2024-01-01T00_00_00_00_00/o.csv")
 
 
 # --- Java ---------------------------------------------------------------------------------------
@@ -217,7 +244,8 @@ def test_docker_runner_starts_the_program_in_its_image(monkeypatch, dag_id):
     with DAG(dag_id=f"docker-{dag_id}", schedule=None):
         task = java_runner.java_task(task_id, program)
     assert isinstance(task, DockerOperator)
-    assert task.image == ("maven:3.9-eclipse-temurin-17" if dag_id == "java-maven-project" else "eclipse-temurin:17-jdk")
+    maven = dag_id == "java-maven-project"
+    assert task.image == ("maven:3.9-eclipse-temurin-17" if maven else "eclipse-temurin:17-jdk")
     assert task.docker_url == "tcp://docker-engine:2375" and not task.mounts
     assert task.command[:2] == ["bash", "-c"]
     # The Maven image would download from Maven Central; here the mirror stands in for it.

@@ -59,8 +59,11 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 mvn() {{
   if [ -n "${{ZOOMCAMP_MAVEN_MIRROR:-}}" ]; then
-    printf '<settings><localRepository>%s</localRepository><mirrors><mirror><id>mirror</id><mirrorOf>*</mirrorOf><url>%s</url></mirror></mirrors></settings>' \\
-      "$work/.m2" "$ZOOMCAMP_MAVEN_MIRROR" > "$work/.maven-settings.xml"
+    cat > "$work/.maven-settings.xml" <<SETTINGS
+<settings><localRepository>$work/.m2</localRepository><mirrors><mirror>
+  <id>mirror</id><mirrorOf>*</mirrorOf><url>$ZOOMCAMP_MAVEN_MIRROR</url>
+</mirror></mirrors></settings>
+SETTINGS
     command mvn --batch-mode -Dstyle.color=never -s "$work/.maven-settings.xml" "$@"
   else
     command mvn --batch-mode -Dstyle.color=never "$@"
@@ -137,8 +140,9 @@ class DockerCheck:
         self.docker_url = docker_url
 
     def __call__(self, context=None) -> None:
-        import docker
         from airflow.sdk.exceptions import AirflowFailException
+
+        import docker
 
         try:
             docker.DockerClient(base_url=self.docker_url, timeout=10).ping()
