@@ -94,3 +94,10 @@ GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
 # AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
 COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
 DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
+# Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
+# ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
+# ZOOMCAMP_DATA_DIR), `gs://<bucket>/<prefix>` on GCP (read through connection GCP_CONN_ID).
+WALKTHROUGH_STORAGE_BASE_VAR = "walkthrough_storage_base"
+DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
+# Java tasks run in Docker containers or with a local JDK: docker | local | auto (see walkthrough/java_runner.py).
+JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"
