@@ -9,14 +9,13 @@ from pathlib import Path
 from include.zoomcamp import config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / ".local"
 # ZOOMCAMP_ENV_FILE: where `make run`/`make services` write it (tests point it at their own directory).
 ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
 API_HOST = "127.0.0.1"
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("ZOOMCAMP_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+    return config.data_dir()
 
 
 def postgres_connection(port: int) -> dict:
@@ -62,7 +61,7 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         # values 06_gcp_kv stores; the DAGs' defaults already name the emulators' project.
         "STORAGE_EMULATOR_HOST": gcs_url,
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
-        "ZOOMCAMP_DATA_DIR": str(root),
+        config.DATA_DIR_ENV: str(root),
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:

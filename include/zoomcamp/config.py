@@ -1,7 +1,16 @@
 """Names shared by the DAGs, the local services and the tests: one place for each."""
 import os
+from pathlib import Path
 
 TAG = "zoomcamp"
+
+# Where `make run` and the tests keep their data (services, venvs, files the walkthrough's tasks write).
+DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / ".local").resolve()
 
 # Postgres (course flows 04-05): connection set once for all Postgres tasks, like Kestra's pluginDefaults.
 POSTGRES_CONN_ID = "ny_taxi"
@@ -94,10 +103,10 @@ GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
 # AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
 COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
 DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
+
 # Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
 # ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
 # ZOOMCAMP_DATA_DIR), `gs://<bucket>/<prefix>` on GCP (read through connection GCP_CONN_ID).
 WALKTHROUGH_STORAGE_BASE_VAR = "walkthrough_storage_base"
-DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
 # Java tasks run in Docker containers or with a local JDK: docker | local | auto (see walkthrough/java_runner.py).
 JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"

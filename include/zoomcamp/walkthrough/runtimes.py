@@ -9,7 +9,6 @@ that ObjectStoragePath, which the next task receives through XCom and reads.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -21,24 +20,18 @@ from include.zoomcamp import config
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-PROJECT_FILES = REPO_ROOT / "include" / "walkthrough_files"
+PROJECT_FILES = config.PROJECT_ROOT / "include" / "walkthrough_files"
 SALES_CSV = PROJECT_FILES / "sales_data.csv"
 SALES_SCRIPT = PROJECT_FILES / "process_sales_data.py"
 
 
-def data_dir() -> Path:
-    """The project's data dir: devstack's ZOOMCAMP_DATA_DIR (`make run`, tests), else `.local` in the project."""
-    return Path(os.environ.get(config.DATA_DIR_ENV) or REPO_ROOT / ".local").resolve()
-
-
 def default_storage_base() -> str:
-    return (data_dir() / "walkthrough-files").as_uri()
+    return (config.data_dir() / "walkthrough-files").as_uri()
 
 
 def venv_cache() -> str:
     """Where @task.virtualenv keeps its environments: built once per requirements, then reused."""
-    return str(data_dir() / "venvs")
+    return str(config.data_dir() / "venvs")
 
 
 def storage_path(base: str, dag_id: str, run_id: str, name: str):
