@@ -62,6 +62,10 @@ WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG)
 ORDERS_CSV_URL_VAR = "orders_csv_url"
 DEFAULT_ORDERS_CSV_URL = "https://huggingface.co/datasets/kestra/datasets/raw/main/csv/orders.csv"
 
+# Walkthrough 3_1 (ecommerce ingest and clean), Kestra namespace gcp.ecommerce.
+ECOMMERCE_TAG = "gcp.ecommerce"
+WALKTHROUGH_NAMESPACES += (ECOMMERCE_TAG,)
+
 # Walkthrough yellow-cab ingest into dataset YellowCab.
 YELLOW_CAB_DATASET = "YellowCab"
 # Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
