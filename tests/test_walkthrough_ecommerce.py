@@ -147,8 +147,7 @@ def test_clean_and_errors_equal_the_independent_verdict(first_run, bq, expected)
     columns = ", ".join(ecommerce.EXPORT_COLUMNS)
     kept = collections.Counter(tuple(v or "" for v in row)
                                for row in bq.query(f"SELECT {columns} FROM {ERRORS}").result())
-    assert {tuple(v.strip() for v in k) for k in kept} == {tuple(v.strip() for v in k) for k in export_rows}
-    assert sum(kept.values()) == sum(export_rows.values())
+    assert kept == export_rows  # (an empty field loads as NULL)
 
 
 def test_a_rerun_rebuilds_the_same_tables(first_run, dagbag, bq, expected):
