@@ -23,6 +23,7 @@ import logging
 import random
 
 from include.zoomcamp import config
+from include.zoomcamp.walkthrough import ecommerce
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +135,9 @@ def upload_samples(bucket: str, conn_id: str = config.GCP_CONN_ID, rows: int = S
 
 # --- Walkthrough 3_1: the retail transactions export (`data.csv`) ------------------------------------
 
-RETAIL_OBJECT = "data.csv"  # = ecommerce.DATA_OBJECT (tests/test_walkthrough_ecommerce.py checks)
+RETAIL_OBJECT = ecommerce.DATA_OBJECT
 RETAIL_ROWS = 2000
-RETAIL_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID",
-                  "Country")
+RETAIL_COLUMNS = ecommerce.EXPORT_COLUMNS
 # StockCode|Description|UnitPrice, as in the real export (trailing spaces and all)
 _PRODUCTS = tuple(tuple(line.split("|")) for line in """\
 85123A|WHITE HANGING HEART T-LIGHT HOLDER|2.55
