@@ -8,6 +8,8 @@ of yellow-cab Parquet under `yellow-cab/` (2023 with `airport_fee`, 2024 with `A
 `taxi_zone_lookup.csv`; an object already holding the same bytes is left alone (same generation, so
 the ingest DAGs have nothing new to load). On GCP, set the param to false and upload TLC's own files.
 Connection `google_cloud_default`.
+The samples also hold `data.csv`, a retail transactions export for 3_1
+(`ecommerce_ingest_and_clean_with_errors`); on GCP upload the real export there.
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyDatasetOperator
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator

@@ -65,7 +65,8 @@ GCP_DEFAULTS = {
 WALKTHROUGH_TAG = "walkthrough"
 DEV_TESTING_NAMESPACE = "dev.testing"
 YELLOW_CAB_TAG = "gcp.yellowcab"
-WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG)
+ECOMMERCE_TAG = "gcp.ecommerce"
+WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG, ECOMMERCE_TAG)
 
 # Walkthrough 2_4: the orders CSV the subflow aggregates (the walkthrough's own file).
 ORDERS_CSV_URL_VAR = "orders_csv_url"

@@ -5,7 +5,9 @@
 - `yellow-cab/yellow_tripdata_2023-01.parquet` and `yellow-cab/yellow_tripdata_2024-01.parquet`:
   trips in TLC's yellow Parquet layout (int32 ids, timestamp[us]); 2023 spells `airport_fee`,
   2024 `Airport_fee`, as TLC's own files do (and from 2025 `cbd_congestion_fee` is added);
-- `taxi_zone_lookup.csv`: LocationID, Borough, Zone, service_zone for ids 1-265.
+- `taxi_zone_lookup.csv`: LocationID, Borough, Zone, service_zone for ids 1-265;
+- `data.csv` (3_1): a retail transactions export in the "Online Retail" layout, with the real
+  export's flaws (cancellations, bad quantities and prices, unparsable values, missing customers).
 
 Same inputs, same bytes: uploading only objects whose MD5 differs keeps their generations, so a
 second setup gives the ingest nothing new to load.
@@ -21,6 +23,7 @@ import logging
 import random
 
 from include.zoomcamp import config
+from include.zoomcamp.walkthrough import ecommerce
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,7 @@ def sample_objects(rows: int = SAMPLE_ROWS) -> dict[str, bytes]:
         for (year, month), spelling in SAMPLE_MONTHS.items()
     }
     objects[ZONES_OBJECT] = zone_lookup_csv()
+    objects[RETAIL_OBJECT] = retail_export_csv()
     return objects
 
 
@@ -127,3 +131,108 @@ def upload_samples(bucket: str, conn_id: str = config.GCP_CONN_ID, rows: int = S
         log.info("Uploaded gs://%s/%s (%d bytes, generation %s)", bucket, name, len(data), blob.generation)
         done[name] = "uploaded"
     return done
+
+
+# --- Walkthrough 3_1: the retail transactions export (`data.csv`) ------------------------------------
+
+RETAIL_OBJECT = ecommerce.DATA_OBJECT
+RETAIL_ROWS = 2000
+RETAIL_COLUMNS = ecommerce.EXPORT_COLUMNS
+# StockCode|Description|UnitPrice, as in the real export (trailing spaces and all)
+_PRODUCTS = tuple(tuple(line.split("|")) for line in """\
+85123A|WHITE HANGING HEART T-LIGHT HOLDER|2.55
+71053|WHITE METAL LANTERN|3.39
+84406B|CREAM CUPID HEARTS COAT HANGER|2.75
+22752|SET 7 BABUSHKA NESTING BOXES|7.65
+21730|GLASS STAR FROSTED T-LIGHT HOLDER|4.25
+22633|HAND WARMER UNION JACK|1.85
+84879|ASSORTED COLOUR BIRD ORNAMENT|1.69
+22745|POPPY'S PLAYHOUSE BEDROOM |2.1
+21754|HOME BUILDING BLOCK WORD|5.95
+22960|JAM MAKING SET WITH JARS|4.25
+POST|POSTAGE|18
+23084|RABBIT NIGHT LIGHT|2.08
+47566|PARTY BUNTING|4.95
+21212|PACK OF 72 RETROSPOT CAKE CASES|0.55
+22423|REGENCY CAKESTAND 3 TIER|12.75
+85099B|JUMBO BAG RED RETROSPOT|1.95
+22197|SMALL POPCORN HOLDER|0.85
+23298|SPOTTY BUNTING|4.95
+20725|LUNCH BAG RED RETROSPOT|1.65
+22086|PAPER CHAIN KIT 50'S CHRISTMAS |2.95
+21175|GIN + TONIC DIET METAL SIGN|2.1
+22138|BAKING SET 9 PIECE RETROSPOT |4.95
+84997D|CHILDRENS CUTLERY POLKADOT PINK|4.15
+23203|JUMBO BAG DOILEY PATTERNS|2.08
+79321|CHILLI LIGHTS|5.75
+22111|SCOTTIE DOG HOT WATER BOTTLE|4.95
+22616|PACK OF 12 LONDON TISSUES |0.29
+22077|6 RIBBONS RUSTIC CHARM|1.95
+22178|VICTORIAN GLASS HANGING T-LIGHT|1.25
+15056BL|EDWARDIAN PARASOL BLACK|5.95
+35004C|SET OF 3 COLOURED  FLYING DUCKS|5.45
+22469|HEART OF WICKER SMALL|1.65
+90214A|LETTER "A" BLING KEY RING|0.29
+22554|PLASTERS IN TIN WOODLAND ANIMALS|1.65
+21080|SET/20 RED RETROSPOT PAPER NAPKINS |0.85
+23166|MEDIUM CERAMIC TOP STORAGE JAR|1.25
+22659|LUNCH BOX I LOVE LONDON|1.95
+84029E|RED WOOLLY HOTTIE WHITE HEART.|3.75
+22910|PAPER CHAIN KIT VINTAGE CHRISTMAS|2.95
+21485|RETROSPOT HEART HOT WATER BOTTLE|4.95
+85014B|RED RETROSPOT UMBRELLA|5.95
+21035|SET/2 RED RETROSPOT TEA TOWELS |3.25
+23355|CRÈME BRÛLÉE SET, 4 RAMEKINS|6.35
+M|Manual|0.85""".splitlines())
+_COUNTRIES = ("United Kingdom",) * 9 + ("France", "Germany", "EIRE", "Spain", "Netherlands", "Belgium", "Switzerland",
+                                         "Portugal", "Australia", "Norway", "Channel Islands", "RSA")
+# Flaws of the real export, per line: (chance, what it does to the line). Lines of a cancelled invoice
+# (prefix C, negative quantities) and lines of invoices without a customer come on top.
+_FLAWS = (
+    (0.010, {"Quantity": ("", "x", "3.5", "twelve")}),
+    (0.010, {"UnitPrice": ("", "abc", "1,25", "N/A")}),
+    (0.010, {"InvoiceDate": ("", "13/45/2010 9:41", "2010-12-01 08:26", "12/1/2010", "31/12/2010 10:00")}),
+    (0.015, {"UnitPrice": ("0", "0.0", "0.00")}),  # free samples
+    (0.010, {"Quantity": ("0", "-1", "-12", "-24")}),  # stock adjustments (no C prefix)
+    (0.005, {"UnitPrice": ("-11062.06", "-0.01")}),  # "Adjust bad debt"
+    (0.005, {"InvoiceNo": ("", " ")}),
+    (0.005, {"CustomerID": ("", " ")}),
+)
+
+
+def _export_date(when: dt.datetime) -> str:
+    """The export's InvoiceDate: `12/1/2010 8:26` (no zero padding but the minutes)."""
+    return f"{when.month}/{when.day}/{when.year} {when.hour}:{when.minute:02d}"
+
+
+def retail_export_csv(rows: int = RETAIL_ROWS, seed: int = 31) -> bytes:
+    """`rows` lines of a retail transactions export in the "Online Retail" layout (seeded: same
+    arguments, same bytes), UTF-8 with a header: invoices of 1-12 lines from 1 Dec 2010, ~4% of them
+    cancelled (InvoiceNo `C…`, negative quantities), ~15% without a customer, plus `_FLAWS` on single
+    lines and a few exact duplicate lines (as in the real data)."""
+    rnd = random.Random(seed)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RETAIL_COLUMNS)
+    invoice_no, when, written, previous = 536365, dt.datetime(2010, 12, 1, 8, 26), 0, None
+    while written < rows:
+        cancelled = rnd.random() < 0.04
+        customer = "" if rnd.random() < 0.15 else str(rnd.randrange(12346, 18288))
+        country = rnd.choice(_COUNTRIES)
+        for _ in range(min(rnd.randrange(1, 13), rows - written)):
+            code, description, price = rnd.choice(_PRODUCTS)
+            quantity = rnd.choice((1, 2, 3, 4, 6, 8, 10, 12, 24, 48))
+            line = {"InvoiceNo": f"C{invoice_no}" if cancelled else str(invoice_no), "StockCode": code,
+                    "Description": description, "Quantity": str(-quantity if cancelled else quantity),
+                    "InvoiceDate": _export_date(when), "UnitPrice": price, "CustomerID": customer, "Country": country}
+            for chance, change in _FLAWS:
+                if rnd.random() < chance:
+                    column, values = next(iter(change.items()))
+                    line[column] = rnd.choice(values)
+            if previous is not None and rnd.random() < 0.01:
+                line = previous  # an exact duplicate of the line before
+            writer.writerow([line[c] for c in RETAIL_COLUMNS])
+            previous, written = line, written + 1
+        invoice_no += 1
+        when += dt.timedelta(minutes=rnd.randrange(1, 180))
+    return buf.getvalue().encode()
