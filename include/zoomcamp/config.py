@@ -80,3 +80,7 @@ def event_project() -> str:
 
 def event_bucket() -> str:
     return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+
+
+# Walkthrough 3_4 (retry & rollback): CSV files under yc-retry/ cleaned into this dataset.
+YC_RETRY_DATASET = "yc_retry"
