@@ -101,7 +101,7 @@ def stack(airflow_stack):
     return airflow_stack
 
 
-def wait_for_run(stack, dag_id: str, run_id: str, timeout: float = 900) -> dict:
+def wait_for_run(stack, dag_id: str, run_id: str, timeout: float = 1800) -> dict:
     """Like stack.wait_for_run, but an API answer slower than the client's timeout (a loaded machine:
     the suite shares its cores) is asked again instead of failing the test."""
     import time
