@@ -94,6 +94,30 @@ def test_the_samples_are_good_dirty_and_broken(uploaded):
     assert broken["strict"] == broken["kept"] == 0
 
 
+def test_columns_match_by_name_and_a_missing_required_one_is_named():
+    header = ["vendorid", "tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID",
+              "trip_distance", "fare_amount", "total_amount", "airport_fee", "mystery"]
+    columns = retry.mapped_columns(header, "gs://b/f.csv")
+    assert ("airport_fee", "Airport_fee", "FLOAT") in columns and ("vendorid", "VendorID", "INTEGER") in columns
+    assert "mystery" not in {c for c, _, _ in columns}
+    with pytest.raises(retry.RetryFileError, match=r"gs://b/f.csv: required column\(s\) \['fare_amount'\] missing"):
+        retry.mapped_columns([c for c in header if c != "fare_amount"], "gs://b/f.csv")
+
+
+def test_strict_sql_raises_on_empty_required_fields_only():
+    sql = retry.strict_insert_sql("p", "stage_x", [("VendorID", "VendorID", "INTEGER"),
+                                                   ("fare_amount", "fare_amount", "FLOAT")])
+    assert "CAST(NULLIF(TRIM(`VendorID`), '') AS INT64), " in sql
+    assert "COALESCE(CAST(NULLIF(TRIM(`fare_amount`), '') AS FLOAT64), ERROR('required column fare_amount" in sql
+
+
+@pytest.mark.parametrize("conf", [{}, {"staging_table": "trips_clean", "source_uri": "gs://b/o"},
+                                  {"staging_table": "stage_1", "source_uri": ""}])
+def test_the_subflow_refuses_a_run_without_the_main_dags_conf(conf):
+    with pytest.raises(retry.RetryFileError, match="trigger that DAG instead"):
+        retry.subflow_conf(conf)
+
+
 @pytest.fixture(scope="module")
 def stack(airflow_stack):
     for dag_id in (MAIN, SUBFLOW):
