@@ -111,3 +111,6 @@ DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
 WALKTHROUGH_STORAGE_BASE_VAR = "walkthrough_storage_base"
 # Java tasks run in Docker containers or with a local JDK: docker | local | auto (see walkthrough/java_runner.py).
 JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"
+
+# Walkthrough 3_4 (retry & rollback): CSV files under yc-retry/ cleaned into this dataset.
+YC_RETRY_DATASET = "yc_retry"

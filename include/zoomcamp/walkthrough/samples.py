@@ -8,6 +8,7 @@
 - `taxi_zone_lookup.csv`: LocationID, Borough, Zone, service_zone for ids 1-265;
 - `data.csv` (3_1): a retail transactions export in the "Online Retail" layout, with the real
   export's flaws (cancellations, bad quantities and prices, unparsable values, missing customers).
+- `yc-retry/data/*.csv` (3_4): a good, a dirty and a broken yellow-cab CSV (see `retry_objects`).
 
 Same inputs, same bytes: uploading only objects whose MD5 differs keeps their generations, so a
 second setup gives the ingest nothing new to load.
@@ -109,6 +110,7 @@ def sample_objects(rows: int = SAMPLE_ROWS) -> dict[str, bytes]:
     }
     objects[ZONES_OBJECT] = zone_lookup_csv()
     objects[RETAIL_OBJECT] = retail_export_csv()
+    objects.update(retry_objects())
     return objects
 
 
@@ -236,3 +238,47 @@ def retail_export_csv(rows: int = RETAIL_ROWS, seed: int = 31) -> bytes:
         invoice_no += 1
         when += dt.timedelta(minutes=rnd.randrange(1, 180))
     return buf.getvalue().encode()
+# -- Walkthrough 3_4 (retry & rollback): yellow-cab CSV files under yc-retry/data/ ----------------
+# good: every value casts (the strict insert takes it: archive/); dirty: a few rows with an empty or
+# unparsable required field and some unparsable optional values (strict fails, the safe-cast fallback
+# keeps the rest: archive/, the bad rows in trips_rejected); broken: every pickup and drop-off time
+# in a spreadsheet's US format (strict and fallback both fail: errors/, nothing kept).
+RETRY_PREFIX = "yc-retry/"
+RETRY_ROWS = 300
+RETRY_GOOD = "yellow_tripdata_2024-02.csv"
+RETRY_DIRTY = "yellow_tripdata_2024-03.csv"
+RETRY_BROKEN = "yellow_tripdata_2024-04.csv"
+RETRY_DIRTY_EVERY = 20  # every 20th row of the dirty file has a bad required field
+_US_TIME = "%m/%d/%Y %I:%M %p"
+_BAD_REQUIRED = (("fare_amount", "N/A"), ("tpep_pickup_datetime", ""), ("PULocationID", "unknown"),
+                 ("total_amount", "12,50"))
+_BAD_OPTIONAL = (("passenger_count", "two"), ("payment_type", "card"))
+
+
+def yellow_csv(rows: int, seed: int, start: dt.datetime, kind: str = "good") -> bytes:
+    """`rows` trips as a CSV with TLC's yellow columns (2024 layout: `Airport_fee`), from the same
+    generator as the Parquet samples; `kind` is good, dirty or broken (see above)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(yellow_parquet(rows, seed=seed, start=start, cbd_congestion_fee=False)))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=table.column_names, lineterminator="\n")
+    writer.writeheader()
+    for i, row in enumerate(table.to_pylist()):
+        for column in ("tpep_pickup_datetime", "tpep_dropoff_datetime"):
+            row[column] = row[column].strftime(_US_TIME if kind == "broken" else "%Y-%m-%d %H:%M:%S")
+        if kind == "dirty" and i % RETRY_DIRTY_EVERY == 0:
+            column, value = _BAD_REQUIRED[(i // RETRY_DIRTY_EVERY) % len(_BAD_REQUIRED)]
+            row[column] = value
+        if kind == "dirty" and i % RETRY_DIRTY_EVERY == 7:
+            column, value = _BAD_OPTIONAL[(i // RETRY_DIRTY_EVERY) % len(_BAD_OPTIONAL)]
+            row[column] = value
+        writer.writerow(row)
+    return buf.getvalue().encode()
+
+
+def retry_objects(prefix: str = RETRY_PREFIX, rows: int = RETRY_ROWS) -> dict[str, bytes]:
+    """object name -> bytes of the three 3_4 inputs under `<prefix>data/`."""
+    files = ((RETRY_GOOD, 2, "good"), (RETRY_DIRTY, 3, "dirty"), (RETRY_BROKEN, 4, "broken"))
+    return {f"{prefix}data/{name}": yellow_csv(rows, seed=202400 + month, start=dt.datetime(2024, month, 1), kind=kind)
+            for name, month, kind in files}
