@@ -80,3 +80,8 @@ def event_project() -> str:
 
 def event_bucket() -> str:
     return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+
+
+# Git-synced DAGs (walkthrough 2_2, course 2.6): the connection holding the repository token
+# (conn type git, password = token); devstack/bundles.py names it in every GitDagBundle.
+GIT_CONN_ID = "git_default"
