@@ -7,7 +7,11 @@ local dags/ folder (make run-git's default), refreshing the Git bundles every fe
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +27,7 @@ REFRESH_SECONDS = 3
 # Trivial DAGs (no project imports): what a bundle needs must live in the bundle or the image.
 DAG_TEMPLATE = '''from airflow.sdk import dag, task
 
-CODE_VERSION = "{version}"
+{version_line}
 
 
 @dag(dag_id="{dag_id}", schedule=None, tags=["walkthrough"])
@@ -39,8 +43,8 @@ def {dag_id}():
 '''
 
 
-def dag_file(dag_id: str, version: str = "v1") -> str:
-    return DAG_TEMPLATE.format(dag_id=dag_id, version=version)
+def dag_file(dag_id: str, version_line: str = 'CODE_VERSION = "v1"') -> str:
+    return DAG_TEMPLATE.format(dag_id=dag_id, version_line=version_line)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +73,20 @@ def airflow_stack_env(bundle_config):
             "AIRFLOW_CONN_" + config.GIT_CONN_ID.upper(): json.dumps(connection)}
 
 
+def warm_up_execution_api(stack, timeout: float = 300) -> None:
+    """The api-server builds the task execution API's versioned routes on its first request, on
+    its event loop: on a loaded 2-core machine that held every request for over a minute (seen with
+    py-spy), longer than the stack's 30 s client timeout, when the first task started. Any answer
+    (404 here) means they are built."""
+    try:
+        urllib.request.urlopen(f"{stack.base_url}/execution/", timeout=timeout)
+    except urllib.error.HTTPError:
+        pass
+
+
 @pytest.fixture(scope="module")
 def stack(airflow_stack):
+    warm_up_execution_api(airflow_stack)
     for dag_id in ("git_dev_hello", "git_common_hello"):
         airflow_stack.wait_for_dag(dag_id, timeout=300)
     return airflow_stack
@@ -98,6 +114,10 @@ def test_token_lives_in_the_connection_not_the_config(bundle_config, stack, git_
     assert TOKEN not in json.dumps(bundle_config)
     # The server refuses clients without the token: Airflow cloned with the connection's.
     assert git_server.seen["authorised"] > 0
+    # Cloned with this stack's data (devstack's bundle storage path), no token in the clone's config.
+    storage = Path(os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"])
+    bare_config = (storage / "dev.testing" / "bare" / "config").read_text()
+    assert git_server.url in bare_config and TOKEN not in bare_config
     assert dag_details(stack, "git_dev_hello")["bundle_name"] == "dev.testing"
     assert dag_details(stack, "git_common_hello")["bundle_name"] == "common"
 
@@ -129,7 +149,10 @@ def test_a_broken_dag_is_an_import_error_of_its_bundle_only(stack, repo):
 
 def test_each_run_records_the_commit_of_the_code_it_ran(stack, repo):
     first_sha = dag_details(stack, "git_dev_hello")["bundle_version"]
-    sha = repo.commit({"dev/dev_hello.py": dag_file("git_dev_hello", version="v2")}, "dev_hello v2")
+    # v2 comes from a module next to the DAG: the bundle's folder is on sys.path (parsing and tasks).
+    sha = repo.commit({"dev/dev_release.py": 'CODE_VERSION = "v2"\n',
+                       "dev/dev_hello.py": dag_file("git_dev_hello", "from dev_release import CODE_VERSION")},
+                      "dev_hello v2, its version in a module of the bundle")
     assert sha != first_sha
     wait_for("dev_hello parsed at the new commit",
              lambda: dag_details(stack, "git_dev_hello")["bundle_version"] == sha)
