@@ -142,3 +142,25 @@ def describe(airflow_env: Mapping[str, str]) -> str:
                  f"every {kwargs['refresh_interval']} s") if bundle["classpath"] == GIT_BUNDLE_CLASS else "dags/"
         parts.append(f"{bundle['name']} ({where})")
     return ", ".join(parts)
+
+
+def main() -> int:
+    """`python -m devstack.bundles`: print the bundle list the ZOOMCAMP_GIT_* settings give, e.g. for
+    a deployment's `[dag_processor] dag_bundle_config_list` (Helm values: config.dag_processor)."""
+    import os
+    import sys
+
+    try:
+        airflow_env = environment(os.environ)
+    except GitBundleConfigError as exc:
+        print(f"Git-synced DAGs: {exc}", file=sys.stderr)
+        return 2
+    if not airflow_env:
+        print(f"Set {REPO_ENV} and {BUNDLES_ENV} (docs/operations.md#git-synced-dags)", file=sys.stderr)
+        return 2
+    print(json.dumps(json.loads(airflow_env[CONFIG_LIST_ENV]), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -204,3 +204,18 @@ def test_settings_switch_a_local_airflow_to_git_bundles():
 def test_unusable_settings_are_refused_by_name(settings, problem):
     with pytest.raises(bundles.GitBundleConfigError, match=problem):
         bundles.environment(settings)
+
+
+def test_the_bundle_list_is_printed_for_a_deployment():
+    import subprocess
+    import sys
+
+    env = {**os.environ, bundles.REPO_ENV: "https://github.com/o/flows.git",
+           bundles.BUNDLES_ENV: "flows/dev=dev.testing", bundles.LOCAL_DAGS_ENV: "0"}
+    repo_root = Path(bundles.__file__).parent.parent
+    printed = subprocess.run([sys.executable, "-m", "devstack.bundles"], env=env, capture_output=True, text=True,
+                             check=True, cwd=repo_root).stdout
+    assert json.loads(printed) == json.loads(bundles.environment(env)[bundles.CONFIG_LIST_ENV])
+    refused = subprocess.run([sys.executable, "-m", "devstack.bundles"], env={**env, bundles.BUNDLES_ENV: ""},
+                             capture_output=True, text=True, cwd=repo_root)
+    assert refused.returncode == 2 and "name at least one folder" in refused.stderr
