@@ -219,3 +219,13 @@ def test_the_bundle_list_is_printed_for_a_deployment():
     refused = subprocess.run([sys.executable, "-m", "devstack.bundles"], env={**env, bundles.BUNDLES_ENV: ""},
                              capture_output=True, text=True, cwd=repo_root)
     assert refused.returncode == 2 and "name at least one folder" in refused.stderr
+
+
+def test_a_bundle_at_this_repositorys_root_parses_dags_only():
+    """The Helm deployment's bundle is this repository's root (dags/ and include/ at one commit):
+    its .airflowignore leaves the dag-processor dags/ alone, not the tests' or tools' modules."""
+    from airflow.utils.file import find_dag_file_paths
+
+    root = Path(bundles.__file__).parent.parent
+    found = {Path(p).relative_to(root) for p in find_dag_file_paths(root, safe_mode=True)}
+    assert found == {p.relative_to(root) for p in (root / "dags").glob("*.py")}
