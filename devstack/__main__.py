@@ -112,12 +112,12 @@ def run_airflow(root: Path) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
+    git_env = git_bundle_environment()  # unusable settings stop here, before anything starts
     if not procs.lock_run(root):
         other = procs.live_launcher(root)
         print(f"`make run` is already running for {root} (pid {other or '?'}): use that one, or stop it with "
               f"Ctrl-C in its terminal or `make stop`.", file=sys.stderr)
         return 1
-    git_env = git_bundle_environment()
     stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
     procs.record_launcher(root)
     env = {**start_services(root), **git_env}
