@@ -62,6 +62,8 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         "STORAGE_EMULATOR_HOST": gcs_url,
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
         config.DATA_DIR_ENV: str(root),
+        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:

@@ -114,3 +114,7 @@ JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"
 
 # Walkthrough 3_4 (retry & rollback): CSV files under yc-retry/ cleaned into this dataset.
 YC_RETRY_DATASET = "yc_retry"
+
+# Git-synced DAGs (walkthrough 2_2, course 2.6): the connection holding the repository token
+# (conn type git, password = token); devstack/bundles.py names it in every GitDagBundle.
+GIT_CONN_ID = "git_default"
