@@ -45,9 +45,8 @@ def artifacts(request) -> Path:
     path = Path(os.environ.get("ZOOMCAMP_TEST_ARTIFACTS") or REPO_ROOT / ".local" / "test-artifacts" / "browser")
     path.mkdir(parents=True, exist_ok=True)
     yield path
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter:
-        reporter.write_line(f"browser test screenshots: {path}")
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        print(f"\nbrowser test screenshots: {path}")
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +258,7 @@ def test_dashboard_from_the_navigation_shows_what_the_rest_api_counts(ui, stack,
     # The plugin's nav entry (external_views, destination "nav") opens its page in an iframe.
     frame = page.frame_locator("iframe").first
     expect(frame.get_by_role("heading", name="Zoomcamp runs dashboard")).to_be_visible()
-    shot(page, artifacts, "08-dashboard")
+    shot(page, artifacts, "08-dashboard")  # docs/img/dashboard.png, the README's image
 
     dag_ids = api_dags(stack)
     for _ in range(5):  # a scheduled DAG may start a run between the page and the API: read both again
@@ -285,9 +284,3 @@ def test_dashboard_from_the_navigation_shows_what_the_rest_api_counts(ui, stack,
     assert {dag_id for dag_id, _ in shown["per_dag"]} <= set(tagged)
     assert shown["per_dag"][("yellow_cab_sequential_ingest", "failed")] >= 1
     shot(page, artifacts, "09-dashboard-tag-walkthrough")
-
-    # The whole page at once (the image in the README).
-    full = page.context.new_page()
-    full.goto("/zoomcamp-dashboard/?days=7")
-    full.screenshot(path=str(artifacts / "10-dashboard-full-page.png"), full_page=True)
-    full.close()
