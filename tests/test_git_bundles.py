@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,20 +71,8 @@ def airflow_stack_env(bundle_config):
             "AIRFLOW_CONN_" + config.GIT_CONN_ID.upper(): json.dumps(connection)}
 
 
-def warm_up_execution_api(stack, timeout: float = 300) -> None:
-    """The api-server builds the task execution API's versioned routes on its first request, on
-    its event loop: on a loaded 2-core machine that held every request for over a minute (seen with
-    py-spy), longer than the stack's 30 s client timeout, when the first task started. Any answer
-    (404 here) means they are built."""
-    try:
-        urllib.request.urlopen(f"{stack.base_url}/execution/", timeout=timeout)
-    except urllib.error.HTTPError:
-        pass
-
-
 @pytest.fixture(scope="module")
 def stack(airflow_stack):
-    warm_up_execution_api(airflow_stack)
     for dag_id in ("git_dev_hello", "git_common_hello"):
         airflow_stack.wait_for_dag(dag_id, timeout=300)
     return airflow_stack
