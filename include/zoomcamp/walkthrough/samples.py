@@ -4,7 +4,8 @@
 
 - `yellow-cab/yellow_tripdata_2023-01.parquet` and `yellow-cab/yellow_tripdata_2024-01.parquet`:
   trips in TLC's yellow Parquet layout (int32 ids, timestamp[us]); 2023 spells `airport_fee`,
-  2024 `Airport_fee`, as TLC's own files do (and from 2025 `cbd_congestion_fee` is added);
+  2024 `Airport_fee`, as TLC's own files do (and from 2025 `cbd_congestion_fee` is added); a few
+  trips in every hundred carry the faults real TLC files have (see `ANOMALIES`), for 3_3's detections;
 - `taxi_zone_lookup.csv`: LocationID, Borough, Zone, service_zone for ids 1-265;
 - `data.csv` (3_1): a retail transactions export in the "Online Retail" layout, with the real
   export's flaws (cancellations, bad quantities and prices, unparsable values, missing customers).
@@ -38,6 +39,18 @@ CBD_FEE_SINCE = 2025
 LOCATION_IDS = range(1, 266)
 _BOROUGHS = (("Manhattan", "Yellow Zone"), ("Brooklyn", "Boro Zone"), ("Queens", "Boro Zone"),
              ("Bronx", "Boro Zone"), ("Staten Island", "Boro Zone"))
+# Row i with i % 100 == k gets fault k (overwriting its random values): what 3_3's detections look for.
+ANOMALIES = (
+    {"fare_amount": -12.5, "total_amount": -15.0},        # a refund: negative amounts
+    {"trip_distance": 0.0},                               # a fare for no distance
+    {"duration_seconds": 30},                             # under a minute
+    {"trip_distance": 0.05},                              # under a tenth of a mile
+    {"duration_seconds": 4 * 3600},                       # over three hours
+    {"trip_distance": 150.0},                             # over a hundred miles
+    {"PULocationID": 264},                                # an unknown zone
+    {"DOLocationID": 0},                                  # not in the zone lookup
+    {"trip_distance": 0.0, "duration_seconds": 20},       # both suspicious and short
+)
 
 
 def yellow_object_name(year: int, month: int) -> str:
@@ -45,9 +58,10 @@ def yellow_object_name(year: int, month: int) -> str:
 
 
 def yellow_parquet(rows: int, seed: int = 0, airport_fee: str = "Airport_fee",
-                   start: dt.datetime = dt.datetime(2024, 1, 1), cbd_congestion_fee: bool = True) -> bytes:
+                   start: dt.datetime = dt.datetime(2024, 1, 1), cbd_congestion_fee: bool = True,
+                   anomalies: bool = True) -> bytes:
     """`rows` trips in TLC's yellow Parquet layout, picked up within 28 days of `start` (seeded: same
-    arguments, same bytes)."""
+    arguments, same bytes), with the faults of `ANOMALIES` unless `anomalies` is false."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -76,9 +90,27 @@ def yellow_parquet(rows: int, seed: int = 0, airport_fee: str = "Airport_fee",
     }
     if cbd_congestion_fee:
         columns["cbd_congestion_fee"] = money(0, 0.75)
+    if anomalies:
+        _add_anomalies(columns)
     buf = io.BytesIO()
     pq.write_table(pa.table(columns), buf)
     return buf.getvalue()
+
+
+def _add_anomalies(columns: dict) -> None:
+    import pyarrow as pa
+
+    values = {name: columns[name].to_pylist() for name in columns}
+    for i, pickup in enumerate(values["tpep_pickup_datetime"]):
+        if i % 100 >= len(ANOMALIES):
+            continue
+        for name, value in ANOMALIES[i % 100].items():
+            if name == "duration_seconds":
+                values["tpep_dropoff_datetime"][i] = pickup + dt.timedelta(seconds=value)
+            else:
+                values[name][i] = value
+    for name, array in columns.items():
+        columns[name] = pa.array(values[name], array.type)
 
 
 def zone_lookup_csv() -> bytes:
