@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run services stop test lint bench clean
+.PHONY: run services stop test lint bench clean run-git
 
 # uv (pinned in constraints.txt, installed from PyPI into .venv by pip) installs the same pins as
 # pip would, several times faster (figures: docs/operations.md#installing).
@@ -50,3 +50,11 @@ bench: $(STAMP)
 
 clean: stop
 	rm -rf .local .env
+
+## run-git: `make run` with DAGs synced from Git too: one bundle per folder (docs/operations.md#git-synced-dags)
+##   make run-git REPO=https://github.com/you/flows.git BUNDLES="dev=dev.testing,common" [BRANCH=main] [REFRESH=60] [LOCAL_DAGS=0]
+##   The token goes in the git_default connection (e.g. export AIRFLOW_CONN_GIT_DEFAULT), never in REPO.
+run-git: $(STAMP)
+	@test -n "$(REPO)" || { echo 'make run-git: set REPO=<repository URL> and BUNDLES="<folder>=<bundle>,..."' >&2; exit 2; }
+	ZOOMCAMP_GIT_REPO='$(REPO)' ZOOMCAMP_GIT_BUNDLES='$(BUNDLES)' ZOOMCAMP_GIT_BRANCH='$(BRANCH)' \
+	  ZOOMCAMP_GIT_REFRESH='$(REFRESH)' ZOOMCAMP_GIT_LOCAL_DAGS='$(LOCAL_DAGS)' $(BIN)/python -m devstack run

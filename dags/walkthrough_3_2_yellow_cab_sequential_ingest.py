@@ -14,7 +14,7 @@ as `event-file-ingest-setup`). Project, bucket and location come from Variables 
 `GCP_BUCKET_NAME`, `GCP_LOCATION` (defaults: the local emulators), read at run time. Connection
 `google_cloud_default`. `walkthrough_setup` uploads two sample files; on GCP upload TLC's own.
 """
-from airflow.sdk import DAG, get_current_context, task
+from airflow.sdk import DAG
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
@@ -34,23 +34,8 @@ with DAG(
 ):
     create_dataset, create_tables = yellow_cab.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
 
-    @task
-    def list_files(bucket: str) -> list[dict]:
-        objects = yellow_cab.list_parquet_objects(bucket, PREFIX)
-        print(f"{len(objects)} Parquet file(s) under gs://{bucket}/{PREFIX}: {[o['object_name'] for o in objects]}")
-        return objects
-
-    @task(map_index_template="{{ object_name }}", max_active_tis_per_dagrun=FILES_AT_ONCE)
-    def load_file(obj: dict, project: str) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        context = get_current_context()
-        context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
-        try:
-            return yellow_cab.load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
-                                          event_type="list", run_id=context["run_id"])
-        except yellow_cab.ObjectLoadError as exc:
-            raise AirflowFailException(str(exc)) from None
+    list_files = yellow_cab.list_files_task(PREFIX)
+    load_file = yellow_cab.load_file_task(FILES_AT_ONCE)
 
     files = list_files(templates.BUCKET)
     loads = load_file.partial(project=templates.PROJECT_ID).expand(obj=files)

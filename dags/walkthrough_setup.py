@@ -5,9 +5,12 @@ Like `07_gcp_setup`: creates bucket `GCP_BUCKET_NAME` and the walkthrough's data
 defaults: the local emulators), each succeeding when it exists. With param `upload_samples` (default
 true) it then uploads generated sample inputs (include/zoomcamp/walkthrough/samples.py): two months
 of yellow-cab Parquet under `yellow-cab/` (2023 with `airport_fee`, 2024 with `Airport_fee`) and
-`taxi_zone_lookup.csv`; an object already holding the same bytes is left alone (same generation, so
-the ingest DAGs have nothing new to load). On GCP, set the param to false and upload TLC's own files.
+`taxi_zone_lookup.csv`, and 3_4's good, dirty and broken CSV under `yc-retry/data/`; an object
+already holding the same bytes is left alone (same generation, so the ingest DAGs have nothing new
+to load). On GCP, set the param to false and upload TLC's own files.
 Connection `google_cloud_default`.
+The samples also hold `data.csv`, a retail transactions export for 3_1
+(`ecommerce_ingest_and_clean_with_errors`); on GCP upload the real export there.
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyDatasetOperator
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
@@ -18,7 +21,7 @@ from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 from include.zoomcamp.walkthrough import samples
 
-DATASETS = ("kestra_test", "raw", "clean", config.YELLOW_CAB_DATASET, "yc_retry")
+DATASETS = ("kestra_test", "raw", "clean", config.YELLOW_CAB_DATASET, config.YC_RETRY_DATASET)
 
 with DAG(
     dag_id="walkthrough_setup",

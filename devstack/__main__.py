@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import airflow, procs, settings
+from devstack import airflow, bundles, procs, settings
 from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
@@ -67,6 +67,15 @@ def start_services(root: Path) -> dict[str, str]:
                                         pubsub_host=pubsub.host)
 
 
+def git_bundle_environment() -> dict[str, str]:
+    """The Git DAG bundles the ZOOMCAMP_GIT_* settings ask for (`make run-git`), checked before
+    anything starts: exits naming the setting's problem when they are unusable."""
+    try:
+        return bundles.environment(os.environ)
+    except bundles.GitBundleConfigError as exc:
+        sys.exit(f"Git-synced DAGs: {exc}")
+
+
 def stop_services(root: Path) -> None:
     state_path = _state_path(root)
     if not state_path.exists():
@@ -103,6 +112,7 @@ def run_airflow(root: Path) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
+    git_env = git_bundle_environment()  # unusable settings stop here, before anything starts
     if not procs.lock_run(root):
         other = procs.live_launcher(root)
         print(f"`make run` is already running for {root} (pid {other or '?'}): use that one, or stop it with "
@@ -110,11 +120,13 @@ def run_airflow(root: Path) -> int:
         return 1
     stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
     procs.record_launcher(root)
-    env = start_services(root)
+    env = {**start_services(root), **git_env}
     settings.write_env_file(env)
     print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
           f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
           f"Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}")
+    if git_env:
+        print("DAG bundles:", bundles.describe(git_env))
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
     proc = None
@@ -141,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = settings.data_dir()
     if args.command == "services":
-        env = start_services(root)
+        git_env = git_bundle_environment()  # bad Git settings stop here, before anything starts
+        if procs.live_launcher(root) is None:  # never the processes of a `make run` still serving root
+            stop_leftovers(root)
+        env = {**start_services(root), **git_env}
         settings.write_env_file(env)
         airflow.prepare_metadata(env)
         print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "

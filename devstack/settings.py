@@ -9,7 +9,6 @@ from pathlib import Path
 from include.zoomcamp import config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = REPO_ROOT / ".local"
 # ZOOMCAMP_ENV_FILE: where `make run`/`make services` write it (tests point it at their own directory).
 ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
 API_HOST = "127.0.0.1"
@@ -17,7 +16,7 @@ EXPLAINER_USER = "ai_explainer"
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("ZOOMCAMP_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+    return config.data_dir()
 
 
 def postgres_connection(port: int) -> dict:
@@ -63,9 +62,11 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         # values 06_gcp_kv stores; the DAGs' defaults already name the emulators' project.
         "STORAGE_EMULATOR_HOST": gcs_url,
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
-        "ZOOMCAMP_DATA_DIR": str(root),
+        config.DATA_DIR_ENV: str(root),
         # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
+        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
         "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:

@@ -14,6 +14,7 @@ EXPECTED = {
     "01_hello_world", "02_python", "03_getting_started_data_pipeline", "04_postgres_taxi",
     "05_postgres_taxi_scheduled_green", "05_postgres_taxi_scheduled_yellow",
     "event-file-ingest", "event-file-ingest-setup",
+    "10_chat_without_rag", "11_chat_with_rag", "ai_copilot",
 }
 
 
@@ -36,8 +37,16 @@ def test_every_dag_is_tagged_and_documented(dagbag):
         assert dag.doc_md, dag_id
 
 
-WALKTHROUGH = {"gcp-connection-test": "dev.testing", "critical_service_subflow": "dev.testing",
-               "parent_service": "dev.testing", "yellow_cab_sequential_ingest": "gcp.yellowcab"}
+WALKTHROUGH = {
+    "gcp-connection-test": "dev.testing", "critical_service_subflow": "dev.testing", "parent_service": "dev.testing",
+    "python-data-processing": "dev.testing", "python-with-namespace-files": "dev.testing",
+    "python-multistep": "dev.testing", "java-hello-world": "dev.testing",
+    "java-with-namespace-files": "dev.testing", "java-maven-project": "dev.testing",
+    "ecommerce_ingest_and_clean_with_errors": "gcp.ecommerce", "debug-and-demo": "gcp.ecommerce",
+    "yellow_cab_sequential_ingest": "gcp.yellowcab", "yellow_cab_main": "gcp.yellowcab",
+    "yellow_cab_subflow": "gcp.yellowcab", "yellow_cab_retry_main": "gcp.yellowcab",
+    "yellow_cab_retry_subflow": "gcp.yellowcab",
+}
 
 
 def test_walkthrough_dags_are_tagged_with_their_kestra_namespace(dagbag):

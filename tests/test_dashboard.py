@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.fixtures.dag_runs import seed_runs
+
 MANUAL_DAGS = ("02_python", "03_getting_started_data_pipeline")  # schedule=None: only our seeded runs
 # (days ago, hour, state) per DAG; the last one falls outside a 3-day window
 SEED = {
@@ -18,32 +20,11 @@ SEED = {
 }
 
 
-def seed_runs() -> None:
-    """Finished runs in known states, written straight into the metadata DB (the scheduler leaves
-    finished runs alone)."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    now = datetime.now(timezone.utc)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = []
-    for dag_id, runs in SEED.items():
-        for i, (days_ago, hour, state) in enumerate(runs):
-            # Today's runs never lie in the future (just after midnight they sit seconds before now).
-            when = min(today - timedelta(days=days_ago) + timedelta(hours=hour, minutes=i),
-                       now - timedelta(seconds=1 + i))
-            rows.append({"dag_id": dag_id, "run_id": f"dashboard_seed_{i}", "run_type": "manual", "state": state,
-                         "run_after": when, "logical_date": when, "queued_at": when, "start_date": when,
-                         "end_date": when + timedelta(seconds=5), "clear_number": 0})
-    with create_session(scoped=False) as session:
-        session.execute(DagRun.__table__.insert(), rows)  # the table: plain column names, one round trip
-
-
 @pytest.fixture(scope="module")
 def stack(airflow_stack):
     for dag_id in MANUAL_DAGS:
         airflow_stack.wait_for_dag(dag_id)
-    seed_runs()
+    seed_runs(SEED, "dashboard_seed")
     airflow_stack.api("GET", "/api/v2/version")  # logs in
     return airflow_stack
 

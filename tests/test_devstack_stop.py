@@ -127,11 +127,17 @@ def test_make_stop_stops_what_a_killed_make_run_left(tmp_path):
         time.sleep(1)
         assert procs.session_members(sid), "Airflow should have outlived its launcher"
 
+        # `make services` (Airflow run elsewhere, e.g. Astro) stops them too, and keeps the services
+        services = subprocess.run([sys.executable, "-m", "devstack", "services"], cwd=REPO_ROOT, env=env,
+                                  capture_output=True, text=True, timeout=300)
+        assert services.returncode == 0, services.stderr
+        assert "left running" in services.stdout
+        assert procs.session_members(sid) == []
+        assert not _api_answers(ports["api_port"])
+
         stop = subprocess.run([sys.executable, "-m", "devstack", "stop"], cwd=REPO_ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
         assert stop.returncode == 0, stop.stderr
-        assert "left running" in stop.stdout
-        assert procs.session_members(sid) == []
         busy = {key: port for key, port in ports.items() if not port_is_free(port)}
         assert not busy, f"ports still in use: {busy}"
         assert not procs.record_path(data).exists()

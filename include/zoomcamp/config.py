@@ -1,7 +1,16 @@
 """Names shared by the DAGs, the local services and the tests: one place for each."""
 import os
+from pathlib import Path
 
 TAG = "zoomcamp"
+
+# Where `make run` and the tests keep their data (services, venvs, files the walkthrough's tasks write).
+DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / ".local").resolve()
 
 # Postgres (course flows 04-05): connection set once for all Postgres tasks, like Kestra's pluginDefaults.
 POSTGRES_CONN_ID = "ny_taxi"
@@ -56,7 +65,8 @@ GCP_DEFAULTS = {
 WALKTHROUGH_TAG = "walkthrough"
 DEV_TESTING_NAMESPACE = "dev.testing"
 YELLOW_CAB_TAG = "gcp.yellowcab"
-WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG)
+ECOMMERCE_TAG = "gcp.ecommerce"
+WALKTHROUGH_NAMESPACES = (DEV_TESTING_NAMESPACE, YELLOW_CAB_TAG, ECOMMERCE_TAG)
 
 # Walkthrough 2_4: the orders CSV the subflow aggregates (the walkthrough's own file).
 ORDERS_CSV_URL_VAR = "orders_csv_url"
@@ -90,16 +100,6 @@ GEMINI_CHAT_MODEL = "gemini-2.5-flash"
 GEMINI_EMBEDDING_MODEL = "gemini-embedding-001"
 # What `make run` puts in the password until the learner sets a real key.
 GEMINI_KEY_PLACEHOLDER = "set-your-gemini-api-key"
-# Where the AI flows keep files (flow 11's DuckDB store): under the data directory `make run` sets.
-AI_DATA_DIR_ENV = "ZOOMCAMP_DATA_DIR"
-DEFAULT_AI_DATA_DIR = "/tmp/zoomcamp-data"
-
-
-def ai_data_dir():
-    from pathlib import Path
-
-    return Path(os.environ.get(AI_DATA_DIR_ENV) or DEFAULT_AI_DATA_DIR) / "ai"
-
 
 # Flow 11: the document it answers from (the course's: Kestra 1.1's release notes) and its store.
 RAG_DOCUMENT_URL_VAR = "rag_document_url"
@@ -108,10 +108,26 @@ DEFAULT_RAG_DOCUMENT_URL = (
 )
 RAG_STORE_FILE = "rag_store.duckdb"
 
-# Walkthrough 4_1 (Kestra namespace gcp.ecommerce): the gate a learner opens to let the demo pass.
-ECOMMERCE_TAG = "gcp.ecommerce"
-WALKTHROUGH_NAMESPACES = (*WALKTHROUGH_NAMESPACES, ECOMMERCE_TAG)
+# Walkthrough 4_1 (Kestra namespace gcp.ecommerce, ECOMMERCE_TAG): the gate a learner opens to let the demo pass.
 DEMO_GATE_OPEN_VAR = "demo_gate_open"
 # The failure explainer writes its note through Airflow's REST API with this connection (HTTP type: host =
 # the API server's URL, login/password = a user allowed to edit task instances); without it, the log only.
 AIRFLOW_API_CONN_ID = "airflow_api"
+
+# AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
+COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
+DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
+
+# Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
+# ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
+# ZOOMCAMP_DATA_DIR), `gs://<bucket>/<prefix>` on GCP (read through connection GCP_CONN_ID).
+WALKTHROUGH_STORAGE_BASE_VAR = "walkthrough_storage_base"
+# Java tasks run in Docker containers or with a local JDK: docker | local | auto (see walkthrough/java_runner.py).
+JAVA_RUNNER_ENV = "ZOOMCAMP_JAVA_RUNNER"
+
+# Walkthrough 3_4 (retry & rollback): CSV files under yc-retry/ cleaned into this dataset.
+YC_RETRY_DATASET = "yc_retry"
+
+# Git-synced DAGs (walkthrough 2_2, course 2.6): the connection holding the repository token
+# (conn type git, password = token); devstack/bundles.py names it in every GitDagBundle.
+GIT_CONN_ID = "git_default"

@@ -46,7 +46,7 @@ class Chunk:
 
 
 def store_path() -> Path:
-    return config.ai_data_dir() / config.RAG_STORE_FILE
+    return config.data_dir() / "ai" / config.RAG_STORE_FILE
 
 
 def chunk_id(heading: str, text: str) -> str:

@@ -13,8 +13,9 @@ its extension) exactly once per object generation:
    and dropped, columns the file lacks stay NULL;
 4. a row in `ingest_log`, then the staging table is dropped.
 
-Dataset and both tables are created by `create_tables_tasks` (used by `event-file-ingest-setup` and
-`yellow_cab_sequential_ingest`): bqemulator 1.1.0 can load Parquet into an existing table only.
+Dataset and both tables are created by `create_tables_tasks` (used by `event-file-ingest-setup`,
+`yellow_cab_sequential_ingest` and `yellow_cab_main`); the last two list and load with the tasks
+`list_files_task` and `load_file_task` make: bqemulator 1.1.0 can load Parquet into an existing table only.
 Callers run loads of the same object one at a time (the DAGs: `max_active_runs=1`); the checks in 1
 make a retry after a failure between 3 and 4 insert nothing twice.
 """
@@ -299,3 +300,54 @@ def list_parquet_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CON
     objects = [{"bucket": bucket, "object_name": b.name, "generation": int(b.generation)}
                for b in blobs if source_format(b.name) == "PARQUET"]
     return sorted(objects, key=lambda o: o["object_name"])
+
+
+def list_files_task(prefix: str):
+    """The `list_files` task of the ingest DAGs: `list_parquet_objects` under `prefix`, logged."""
+    from airflow.sdk import task
+
+    @task(task_id="list_files")
+    def list_files(bucket: str) -> list[dict]:
+        objects = list_parquet_objects(bucket, prefix)
+        print(f"{len(objects)} Parquet file(s) under gs://{bucket}/{prefix}: {[o['object_name'] for o in objects]}")
+        return objects
+
+    return list_files
+
+
+def load_file_task(files_at_once: int):
+    """The `load_file` task of the ingest DAGs, to be mapped over `list_files`: `load_object` for one listed
+    object, at most `files_at_once` at a time per run, each mapped instance named after its object. A file
+    BigQuery cannot read fails its instance at once (AirflowFailException naming it). Returns the listed
+    object with `load_object`'s answer."""
+    from airflow.sdk import get_current_context, task
+
+    @task(task_id="load_file", map_index_template="{{ object_name }}", max_active_tis_per_dagrun=files_at_once)
+    def load_file(obj: dict, project: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        context = get_current_context()
+        context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
+        try:
+            result = load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
+                                 event_type="list", run_id=context["run_id"])
+        except ObjectLoadError as exc:
+            raise AirflowFailException(str(exc)) from None
+        return {**obj, **result}
+
+    return load_file
+
+
+ARCHIVE_PREFIX = "yellow-cab-archive/"  # walkthrough 3_3: where loaded files go once the subflow succeeded
+
+
+def archive_moves(loads, prefix: str, archive_prefix: str = ARCHIVE_PREFIX) -> list[dict]:
+    """GCSToGCSOperator kwargs moving each loaded (or already loaded) file from `prefix` to the same path
+    under `archive_prefix`. `loads` are load_file's answers: a failed load has none, so it stays put."""
+    moves = []
+    for load in loads:
+        if load["status"] not in ("loaded", "already_loaded"):
+            continue
+        name = load["object_name"]
+        moves.append({"source_object": name, "destination_object": archive_prefix + name.removeprefix(prefix)})
+    return sorted(moves, key=lambda m: m["source_object"])

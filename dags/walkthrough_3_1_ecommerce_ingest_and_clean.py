@@ -1,0 +1,86 @@
+"""ecommerce_ingest_and_clean_with_errors — walkthrough 3_1: a retail export from GCS into BigQuery,
+cleaned, with every rejected row kept and the row count reconciled.
+
+`gs://<bucket>/data.csv` (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice,
+CustomerID, Country — the "Online Retail" export) → `raw.transactions_raw` (every column STRING, as
+in the file) → `clean.transactions` (typed) and `clean.transactions_errors` (the raw strings and a
+`reject_reason`: missing invoice number, cancellation, unparsable quantity/price/date, quantity or
+price not positive, missing customer — the rules in include/zoomcamp/walkthrough/ecommerce.py, one
+reason per row, the first that matches). Then the DAG checks raw = clean + errors, row for row, and
+fails saying what does not add up.
+
+A missing `data.csv`, or one whose header is not the export's, fails `check_export` at once naming
+the object; nothing is loaded. Every table is rebuilt on each run (WRITE_TRUNCATE / CREATE OR
+REPLACE): a rerun never duplicates. Project, bucket: Variables `GCP_PROJECT_ID`, `GCP_BUCKET_NAME`
+(defaults: the local emulators), read at run time; connection `google_cloud_default`.
+`walkthrough_setup` uploads a generated sample `data.csv`; on GCP upload the real export.
+"""
+from airflow.providers.google.cloud.operators.bigquery import (
+    BigQueryCreateEmptyDatasetOperator,
+    BigQueryInsertJobOperator,
+)
+from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
+from airflow.sdk import DAG, task
+
+from include.zoomcamp import config
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp import templates
+from include.zoomcamp.walkthrough import ecommerce
+
+PROJECT = templates.PROJECT_ID
+
+with DAG(
+    dag_id="ecommerce_ingest_and_clean_with_errors",
+    schedule=None,
+    max_active_runs=1,  # two runs would rebuild the same tables at once
+    default_args=GCP_DEFAULT_ARGS,
+    tags=[config.WALKTHROUGH_TAG, config.ECOMMERCE_TAG],
+    doc_md=__doc__,
+):
+    create_datasets = [
+        BigQueryCreateEmptyDatasetOperator(
+            task_id=f"create_dataset_{dataset}", dataset_id=dataset, project_id=PROJECT,
+            location=templates.LOCATION, if_exists="ignore",
+        )
+        for dataset in (ecommerce.RAW_DATASET, ecommerce.CLEAN_DATASET)
+    ]
+
+    @task
+    def check_export(bucket: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return ecommerce.check_export(bucket)
+        except ecommerce.ExportError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    load_raw = GCSToBigQueryOperator(
+        task_id="load_raw",
+        bucket=templates.BUCKET, source_objects=[ecommerce.DATA_OBJECT],
+        destination_project_dataset_table=f"{PROJECT}.{ecommerce.RAW_DATASET}.{ecommerce.RAW_TABLE}",
+        schema_fields=ecommerce.raw_schema_fields(), source_format="CSV", skip_leading_rows=1,
+        allow_quoted_newlines=True, max_bad_records=0, autodetect=False,
+        write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_IF_NEEDED", project_id=PROJECT,
+    )
+    build_clean = BigQueryInsertJobOperator(
+        task_id="build_clean",
+        configuration={"query": {"query": ecommerce.clean_table_sql(PROJECT), "useLegacySql": False}},
+        project_id=PROJECT,
+    )
+    build_errors = BigQueryInsertJobOperator(
+        task_id="build_errors",
+        configuration={"query": {"query": ecommerce.errors_table_sql(PROJECT), "useLegacySql": False}},
+        project_id=PROJECT,
+    )
+
+    @task
+    def check_raw_equals_clean_plus_errors(project: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return ecommerce.reconcile(project)
+        except ecommerce.ReconciliationError as exc:  # fails at once; BigQuery errors still retry
+            raise AirflowFailException(str(exc)) from None
+
+    create_datasets >> check_export(templates.BUCKET) >> load_raw >> [build_clean, build_errors]
+    [build_clean, build_errors] >> check_raw_equals_clean_plus_errors(PROJECT)

@@ -1,0 +1,155 @@
+"""The copilot's loop: ask Gemini for a DAG file with the context, validate it for real, hand the errors
+back for another round (at most MAX_ROUNDS), and write a valid draft outside `dags/`."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.zoomcamp.ai.copilot import context
+from include.zoomcamp.ai.copilot.validation import NoCodeBlock, extract_code, validate
+
+log = logging.getLogger(__name__)
+
+MAX_ROUNDS = 3
+# The course's exercise prompt (2.5.2/2.5.3), "Kestra flow" read as "Airflow DAG".
+EXERCISE_REQUEST = (
+    "Create an Airflow DAG that loads NYC taxi data from a CSV file to BigQuery. "
+    "The DAG should extract data, upload to GCS, and load to BigQuery."
+)
+SYSTEM = (
+    "You write Apache Airflow 3.3 DAG files for the project described below. Answer with one complete "
+    "Python file in a single ```python code block. Use only the operators listed under 'Installed "
+    "operators', with the parameters of their signatures there: they are what is installed here. "
+    "Follow the project's conventions and the style of its example DAG."
+)
+
+Generate = Callable[[str, str], str]  # (prompt, system instruction) -> the model's answer
+
+
+@dataclass(frozen=True)
+class Context:
+    operators: str
+    conventions: str
+    example: str
+
+    @classmethod
+    def for_request(cls, request: str) -> Context:
+        return cls(context.operator_catalogue(request), context.conventions(), context.example_dag())
+
+
+@dataclass(frozen=True)
+class Draft:
+    path: str
+    code: str
+    dag_ids: list[str]
+    rounds: int
+
+
+def build_prompt(request: str, ctx: Context, previous: str | None = None, errors: list[str] | None = None) -> str:
+    """Round 1: the context and the request. Later rounds add the previous draft and why it was rejected."""
+    parts = [
+        f"## Installed operators (this environment's providers)\n\n{ctx.operators}",
+        f"## Project conventions\n\n{ctx.conventions}",
+        f"## Example DAG of this project\n\n```python\n{ctx.example}```",
+        f"## Request\n\n{request}",
+    ]
+    if previous is not None:
+        listed = "\n".join(f"- {error}" for error in errors or [])
+        parts.append(
+            f"## Your previous draft\n\n```python\n{previous}```\n\n"
+            f"## It failed validation with these errors\n\n{listed}\n\n"
+            "Return the corrected complete file in one ```python code block."
+        )
+    return "\n\n".join(parts)
+
+
+def check_drafts_dir(drafts_dir: str, dags_folders: list[Path]) -> Path:
+    target = Path(drafts_dir).expanduser().resolve()
+    for folder in dags_folders:
+        if target.is_relative_to(folder.resolve()):
+            raise AirflowFailException(
+                f"the drafts folder {target} is inside the DAGs folder {folder}: drafts would run unreviewed; "
+                "set Variable copilot_drafts_dir to a folder outside it"
+            )
+    return target
+
+
+def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders: list[Path],
+              max_rounds: int = MAX_ROUNDS) -> Draft:
+    request = (request or "").strip()
+    if not request:
+        raise AirflowFailException("param `request` is empty: describe the DAG to draft in plain language")
+    target_dir = check_drafts_dir(drafts_dir, dags_folders)
+    ctx = Context.for_request(request)
+    offered = re.findall(r"^from \S+ import (\w+)$", ctx.operators, re.MULTILINE)
+    log.info("Context: %s installed operators (%s characters: %s), the conventions and example DAG %s",
+             len(offered), len(ctx.operators), ", ".join(offered), context.EXAMPLE_DAG_FILE.name)
+    previous, errors = None, []
+    for round_no in range(1, max_rounds + 1):
+        answer = generate(build_prompt(request, ctx, previous, errors), SYSTEM)
+        try:
+            code = extract_code(answer)
+        except NoCodeBlock as problem:
+            previous, errors = answer + "\n", [str(problem)]
+        else:
+            result = validate(code)
+            if result.ok:
+                path = write_draft(target_dir, result.dag_ids[0], request, code)
+                log.info("Round %s: valid draft with DAG(s) %s written to %s (review it before copying it "
+                         "into dags/)", round_no, ", ".join(result.dag_ids), path)
+                return Draft(str(path), code, result.dag_ids, round_no)
+            previous, errors = code, result.errors
+        log.warning("Round %s of %s: the draft failed validation:\n%s", round_no, max_rounds,
+                    "\n".join(f"- {e}" for e in errors))
+    raise AirflowFailException(
+        f"no valid DAG after {max_rounds} rounds; the last draft's errors:\n" + "\n".join(f"- {e}" for e in errors)
+    )
+
+
+def write_draft(target_dir: Path, dag_id: str, request: str, code: str) -> Path:
+    """`<dag_id>-<UTC time>.py`, written whole or not at all."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", dag_id).strip("._") or "draft"
+    path = target_dir / f"{slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.py"
+    header = "# Drafted by the ai_copilot DAG; review it before copying it into dags/. Request:\n"
+    header += "".join(f"#   {line}\n" for line in request.splitlines())
+    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{slug}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(header + code)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def draft_with_gemini(request: str, drafts_dir: str) -> dict:
+    """The ai_copilot task: the loop on the `gemini_default` connection; its XCom is the draft's path and
+    code. Fails first, naming the connection, when it has no usable key; logs the tokens of every round."""
+    from airflow.sdk.configuration import conf
+
+    from include.zoomcamp.ai import gemini
+
+    settings = gemini.gemini_settings()
+    used = []
+
+    def ask(prompt: str, system: str) -> str:
+        text, usage = gemini.generate(prompt, system, settings=settings)
+        used.append(usage.total_tokens)
+        return text
+
+    dags_folders = [Path(conf.get("core", "dags_folder")), context.PROJECT_ROOT / "dags"]
+    try:
+        draft = draft_dag(request, drafts_dir, ask, dags_folders=dags_folders)
+    finally:
+        log.info("Gemini tokens used by the copilot: %s in %s call(s)", sum(used), len(used))
+    return {"path": draft.path, "dag_ids": draft.dag_ids, "rounds": draft.rounds, "code": draft.code}

@@ -1,0 +1,245 @@
+"""Walkthrough 3_4: `yellow_cab_retry_main` + `yellow_cab_retry_subflow` on a real Airflow (the main DAG
+waits for subflow runs the scheduler executes) and the GCS/BigQuery emulators.
+
+The three generated retry files are uploaded under this module's own prefix (the DAG's `prefix`
+param), so the shared emulators' yc-retry/ folder is left alone. Expected rows are computed from the
+CSV files themselves with DuckDB, not through BigQuery.
+"""
+from __future__ import annotations
+
+import pytest
+
+from include.zoomcamp.walkthrough import samples
+from include.zoomcamp.walkthrough import yellow_cab_retry as retry
+from include.zoomcamp.walkthrough.yellow_cab import YELLOW_COLUMNS
+from tests.fixtures.yellow_cab import BUCKET, PROJECT, bigquery_client, storage_client
+
+MAIN, SUBFLOW = "yellow_cab_retry_main", "yellow_cab_retry_subflow"
+PREFIX = "tests/yc-retry/"
+GOOD, DIRTY, BROKEN = samples.RETRY_GOOD, samples.RETRY_DIRTY, samples.RETRY_BROKEN
+UNREADABLE = "yellow_tripdata_2024-05.csv"  # empty: no header, so it fails before its subflow runs
+FILES = sorted((GOOD, DIRTY, BROKEN, UNREADABLE))  # list_files' order: the map indexes
+_DUCKDB_TYPE = {"INTEGER": "BIGINT", "FLOAT": "DOUBLE", "TIMESTAMP": "TIMESTAMP", "STRING": "VARCHAR"}
+
+
+def expected_rows(path) -> dict[str, int]:
+    """rows, rows whose every value casts (strict), rows whose required fields cast (kept by the fallback)."""
+    import duckdb
+
+    types = dict(YELLOW_COLUMNS)
+
+    def casts(column: str) -> str:
+        value = f"NULLIF(TRIM(\"{column}\"), '')"
+        return f"TRY_CAST({value} AS {_DUCKDB_TYPE[types[column]]}) IS NOT NULL"
+
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE f AS SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)])
+        columns = [row[0] for row in con.execute("DESCRIBE f").fetchall()]
+        every_value = " AND ".join(f"({casts(c)} OR NULLIF(TRIM(\"{c}\"), '') IS NULL)" for c in columns)
+        required = " AND ".join(casts(c) for c in retry.REQUIRED_COLUMNS)
+        total, strict, kept = con.execute(
+            f"SELECT count(*), count(*) FILTER ({every_value} AND {required}), count(*) FILTER ({required}) FROM f"
+        ).fetchone()
+    return {"rows": total, "strict": strict, "kept": kept}
+
+
+def query(bq, sql: str) -> list[tuple]:
+    return [tuple(row.values()) for row in bq.query(sql).result()]
+
+
+def rows_by_file(bq, table: str, column: str) -> dict[tuple[str, str], int]:
+    """(file name, `column`) -> rows of this module's files in `table`."""
+    sql = (f"SELECT source_uri, {column}, count(*) FROM `{PROJECT}.{retry.DATASET}.{table}` "
+           f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}') GROUP BY 1, 2")
+    return {(uri.rsplit("/", 1)[1], value): n for uri, value, n in query(bq, sql)}
+
+
+def object_names(prefix: str = PREFIX) -> set[str]:
+    return {b.name.removeprefix(prefix) for b in storage_client().list_blobs(BUCKET, prefix=prefix)}
+
+
+@pytest.fixture(scope="module")
+def uploaded(tmp_path_factory):
+    """The three retry files and an empty one under PREFIX/data/ (and in a local directory), nothing else
+    under PREFIX; returns file name -> (generation, local path)."""
+    client, bq = storage_client(), bigquery_client()
+    bucket = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
+    for blob in client.list_blobs(BUCKET, prefix=PREFIX):
+        blob.delete()
+    local = tmp_path_factory.mktemp("yc-retry")
+    files = {}
+    for name, data in {**samples.retry_objects(PREFIX), f"{PREFIX}data/{UNREADABLE}": b""}.items():
+        blob = bucket.blob(name)
+        blob.upload_from_string(data)
+        base = name.rsplit("/", 1)[1]
+        (local / base).write_bytes(data)
+        files[base] = (int(blob.generation), local / base)
+    yield files
+    for blob in client.list_blobs(BUCKET, prefix=PREFIX):
+        blob.delete()
+    for table in (retry.CLEAN_TABLE, retry.REJECTED_TABLE):  # created by plant_leftover_rows
+        bq.query(f"DELETE FROM `{PROJECT}.{retry.DATASET}.{table}` "
+                 f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}')").result()
+
+
+def test_the_sample_files_are_uploaded_by_walkthrough_setup():
+    names = {n for n in samples.sample_objects() if n.startswith(samples.RETRY_PREFIX)}
+    assert names == {f"yc-retry/data/{n}" for n in (GOOD, DIRTY, BROKEN)}
+
+
+def test_the_samples_are_good_dirty_and_broken(uploaded):
+    good, dirty, broken = (expected_rows(uploaded[n][1]) for n in (GOOD, DIRTY, BROKEN))
+    assert good == {"rows": samples.RETRY_ROWS, "strict": samples.RETRY_ROWS, "kept": samples.RETRY_ROWS}
+    assert dirty["strict"] < dirty["kept"] < dirty["rows"] and dirty["kept"] >= dirty["rows"] * retry.MAX_REJECTED_SHARE
+    assert broken["strict"] == broken["kept"] == 0
+
+
+def test_columns_match_by_name_and_a_missing_required_one_is_named():
+    header = ["vendorid", "tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID",
+              "trip_distance", "fare_amount", "total_amount", "airport_fee", "mystery"]
+    columns = retry.mapped_columns(header, "gs://b/f.csv")
+    assert ("airport_fee", "Airport_fee", "FLOAT") in columns and ("vendorid", "VendorID", "INTEGER") in columns
+    assert "mystery" not in {c for c, _, _ in columns}
+    with pytest.raises(retry.RetryFileError, match=r"gs://b/f.csv: required column\(s\) \['fare_amount'\] missing"):
+        retry.mapped_columns([c for c in header if c != "fare_amount"], "gs://b/f.csv")
+
+
+def test_strict_sql_raises_on_empty_required_fields_only():
+    sql = retry.strict_insert_sql("p", "stage_x", [("VendorID", "VendorID", "INTEGER"),
+                                                   ("fare_amount", "fare_amount", "FLOAT")])
+    assert "CAST(NULLIF(TRIM(`VendorID`), '') AS INT64), " in sql
+    assert "COALESCE(CAST(NULLIF(TRIM(`fare_amount`), '') AS FLOAT64), ERROR('required column fare_amount" in sql
+
+
+@pytest.mark.parametrize("conf", [{}, {"staging_table": "trips_clean", "source_uri": "gs://b/o"},
+                                  {"staging_table": "stage_1", "source_uri": ""}])
+def test_the_subflow_refuses_a_run_without_the_main_dags_conf(conf):
+    with pytest.raises(retry.RetryFileError, match="trigger that DAG instead"):
+        retry.subflow_conf(conf)
+
+
+@pytest.fixture(scope="module")
+def stack(airflow_stack):
+    for dag_id in (MAIN, SUBFLOW):
+        airflow_stack.wait_for_dag(dag_id)
+    return airflow_stack
+
+
+def wait_for_run(stack, dag_id: str, run_id: str, timeout: float = 1800) -> dict:
+    """Like stack.wait_for_run, but an API answer slower than the client's timeout (a loaded machine:
+    the suite shares its cores) is asked again instead of failing the test."""
+    import time
+    import urllib.error
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            run = stack.api("GET", stack.run_path(dag_id, run_id))
+            if run["state"] in ("success", "failed"):
+                return run
+        except (TimeoutError, urllib.error.URLError):
+            pass
+        time.sleep(2)
+    raise TimeoutError(f"{dag_id} {run_id} not finished within {timeout:.0f} s\nsee {stack.log_path}")
+
+
+def mapped_states(stack, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+    tis = stack.api("GET", f"{stack.run_path(dag_id, run_id)}/taskInstances?limit=200")["task_instances"]
+    return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
+
+
+def plant_leftover_rows(bq, uploaded) -> None:
+    """A row of the broken and of the unreadable file in trips_clean, as an earlier crashed attempt of the
+    same object generation could leave: a failed file must leave none (the tables are created as the DAGs
+    create them)."""
+    from google.cloud import bigquery
+
+    bq.create_dataset(f"{PROJECT}.{retry.DATASET}", exists_ok=True)
+    for table, resource in ((retry.CLEAN_TABLE, retry.clean_table_resource()),
+                            (retry.REJECTED_TABLE, retry.rejected_table_resource())):
+        bq.create_table(bigquery.Table.from_api_repr({"tableReference": {
+            "projectId": PROJECT, "datasetId": retry.DATASET, "tableId": table}, **resource}), exists_ok=True)
+    for name in (BROKEN, UNREADABLE):
+        bq.query(f"INSERT INTO `{PROJECT}.{retry.DATASET}.{retry.CLEAN_TABLE}` (source_uri, source_generation, "
+                 f"cleaning) VALUES ('gs://{BUCKET}/{PREFIX}data/{name}', {uploaded[name][0]}, 'leftover')").result()
+
+
+@pytest.fixture(scope="module")
+def first_run(stack, uploaded):
+    """Leftover rows of the two failing files, then one main run over the four files."""
+    bq = bigquery_client()
+    plant_leftover_rows(bq, uploaded)
+    assert {name for name, _ in rows_by_file(bq, retry.CLEAN_TABLE, "cleaning")} == {BROKEN, UNREADABLE}
+    run_id = stack.trigger(MAIN, {"prefix": PREFIX})
+    return run_id, wait_for_run(stack, MAIN, run_id), bq
+
+
+ROUTED = {f"archive/{GOOD}", f"archive/{DIRTY}", f"errors/{BROKEN}", f"errors/{UNREADABLE}"}
+
+
+def test_good_and_dirty_files_are_archived_and_the_failed_ones_rolled_back(stack, uploaded, first_run):
+    run_id, run, bq = first_run
+    assert object_names() == ROUTED
+    good, dirty = expected_rows(uploaded[GOOD][1]), expected_rows(uploaded[DIRTY][1])
+    assert rows_by_file(bq, retry.CLEAN_TABLE, "cleaning") == {
+        (GOOD, retry.STRICT): good["rows"], (DIRTY, retry.SAFE_CAST): dirty["kept"]}
+    rejected = rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason")
+    assert sum(rejected.values()) == dirty["rows"] - dirty["kept"]
+    assert {name for name, _ in rejected} == {DIRTY}
+    assert all(reason.split(":")[1].strip() in retry.REQUIRED_COLUMNS for _, reason in rejected)
+
+    # the run ends failed, as documented: a failed file's archive instance (a leaf) is upstream_failed
+    assert run["state"] == "failed"
+    states = mapped_states(stack, MAIN, run_id)
+    index = {name: i for i, name in enumerate(FILES)}
+    for name in (GOOD, DIRTY):
+        assert {t: states[(f"process_file.{t}", index[name])] for t in (
+            "load_staging", "run_subflow", "archive", "rollback", "move_to_errors", "drop_staging")} == {
+            "load_staging": "success", "run_subflow": "success", "archive": "success",
+            "rollback": "skipped", "move_to_errors": "skipped", "drop_staging": "success"}
+    assert {t: states[(f"process_file.{t}", index[BROKEN])] for t in (
+        "run_subflow", "archive", "rollback", "move_to_errors", "drop_staging")} == {
+        "run_subflow": "failed", "archive": "upstream_failed", "rollback": "success",
+        "move_to_errors": "success", "drop_staging": "success"}
+    assert {t: states[(f"process_file.{t}", index[UNREADABLE])] for t in (
+        "load_staging", "run_subflow", "archive", "rollback", "move_to_errors", "drop_staging")} == {
+        "load_staging": "failed", "run_subflow": "upstream_failed", "archive": "upstream_failed",
+        "rollback": "success", "move_to_errors": "success", "drop_staging": "success"}
+    # the unreadable file's subflow never ran: its leftover row left through the rollback
+    rolled_back = stack.api("GET", f"{stack.run_path(MAIN, run_id)}/taskInstances/process_file.rollback/"
+                                   f"xcomEntries/return_value?map_index={index[UNREADABLE]}")["value"]
+    assert rolled_back == {retry.CLEAN_TABLE: 1, retry.REJECTED_TABLE: 0}
+
+
+def test_the_subflow_falls_back_and_fails_only_when_both_inserts_fail(stack, uploaded, first_run):
+    children = {r["conf"]["source_uri"].rsplit("/", 1)[1]: r for r in stack.runs(SUBFLOW)
+                if r.get("conf", {}).get("source_uri", "").startswith(f"gs://{BUCKET}/{PREFIX}")}
+    assert {name: r["state"] for name, r in children.items()} == {
+        GOOD: "success", DIRTY: "success", BROKEN: "failed"}
+    expected = {GOOD: ("success", "skipped", "success"), DIRTY: ("failed", "success", "success"),
+                BROKEN: ("failed", "failed", "upstream_failed")}
+    for name, (strict, fallback, result) in expected.items():
+        tis = stack.task_instances(SUBFLOW, children[name]["dag_run_id"])
+        assert (tis["strict_insert"]["state"], tis["safe_cast_insert"]["state"],
+                tis["cleaning_result"]["state"]) == (strict, fallback, result), name
+    broken_log = stack.task_log(SUBFLOW, children[BROKEN]["dag_run_id"], "safe_cast_insert")
+    assert f"would reject {samples.RETRY_ROWS} of {samples.RETRY_ROWS} rows" in broken_log
+
+
+def test_staging_tables_are_dropped(uploaded, first_run):
+    bq = bigquery_client()
+    staging = {retry.staging_table_name(f"gs://{BUCKET}/{PREFIX}data/{name}", generation)
+               for name, (generation, _) in uploaded.items()}
+    tables = {t.table_id for t in bq.list_tables(f"{PROJECT}.{retry.DATASET}")}
+    assert retry.CLEAN_TABLE in tables and not staging & tables
+
+
+def test_a_rerun_with_nothing_new_adds_nothing(stack, uploaded, first_run):
+    bq = bigquery_client()
+    before = (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"), rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason"))
+    run_id = stack.trigger(MAIN, {"prefix": PREFIX})
+    assert wait_for_run(stack, MAIN, run_id)["state"] == "success"
+    assert stack.xcom(MAIN, run_id, "list_files") == []
+    assert (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"),
+            rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason")) == before
+    assert object_names() == ROUTED
