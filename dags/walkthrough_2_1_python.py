@@ -17,8 +17,6 @@ its per-region summary as `sales_summary.csv`.
 `python-multistep`: step 1 writes `orders.csv`; step 2 receives its ObjectStoragePath through XCom
 and reads it (revenue per product).
 """
-from importlib.metadata import version
-
 from airflow.sdk import DAG, task
 
 from include.zoomcamp import config, templates
@@ -26,8 +24,6 @@ from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 from include.zoomcamp.walkthrough import runtimes
 
 STORAGE_BASE = templates.variable(config.WALKTHROUGH_STORAGE_BASE_VAR, runtimes.default_storage_base())
-# The isolated environment pins the pandas the project pins (requirements.txt): the installer's cache has it.
-PANDAS = f"pandas=={version('pandas')}"
 TAGS = [config.WALKTHROUGH_TAG, config.DEV_TESTING_NAMESPACE]
 
 with DAG(
@@ -38,7 +34,8 @@ with DAG(
     doc_md=__doc__,
 ):
 
-    @task.virtualenv(requirements=[PANDAS], system_site_packages=False, venv_cache_path=runtimes.venv_cache())
+    @task.virtualenv(requirements=[runtimes.PANDAS_REQUIREMENT], system_site_packages=False,
+                     venv_cache_path=runtimes.venv_cache())
     def build_sample_data() -> str:
         """Two weeks of daily sales of three products; runs in its own environment, returns CSV text."""
         import pandas as pd

@@ -14,12 +14,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from include.zoomcamp import config
 
 log = logging.getLogger(__name__)
 
+# The isolated environment pins the pandas the project pins (requirements.txt): the installer's cache has it.
+PANDAS_REQUIREMENT = f"pandas=={version('pandas')}"
 PROJECT_FILES = config.PROJECT_ROOT / "include" / "walkthrough_files"
 SALES_CSV = PROJECT_FILES / "sales_data.csv"
 SALES_SCRIPT = PROJECT_FILES / "process_sales_data.py"
