@@ -11,7 +11,6 @@ order_id, customer_name, quantity, total fails at once; network errors and 5xx a
 when the child run fails (`transmitFailed: true`: no retry starts another child run), then logs
 the child's output, read from the child run's XCom.
 """
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, task
 
 from include.zoomcamp import config, templates
@@ -45,15 +44,8 @@ with DAG(
     tags=TAGS,
     doc_md=__doc__,
 ):
-    # The wait is deferred to the triggerer: no worker slot is held while the child runs.
-    subflow_call = TriggerDagRunOperator(
-        task_id="subflow_call",
-        trigger_dag_id=CHILD_DAG_ID,
-        wait_for_completion=True,
-        deferrable=True,
-        poke_interval=5,
-        retry_policy=subflows.FailWhenChildFails(),
-    )
+    # Trigger the child and wait (deferred to the triggerer); a failed child run fails this task.
+    subflow_call = subflows.run_and_wait(task_id="subflow_call", trigger_dag_id=CHILD_DAG_ID)
 
     @task
     def log_subflow_output(ti=None):

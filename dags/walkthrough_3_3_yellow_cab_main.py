@@ -24,7 +24,6 @@ from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobO
 from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
 from airflow.providers.google.cloud.transfers.gcs_to_gcs import GCSToGCSOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, TriggerRule, task
 
 from include.zoomcamp import config
@@ -104,15 +103,8 @@ with DAG(
         print(f"{len(moves)} file(s) in BigQuery, to archive once {SUBFLOW_DAG_ID} succeeds: {moves}")
         return moves
 
-    # The wait is deferred to the triggerer; a failed child run fails this task without a retry.
-    run_subflow = TriggerDagRunOperator(
-        task_id="run_subflow",
-        trigger_dag_id=SUBFLOW_DAG_ID,
-        wait_for_completion=True,
-        deferrable=True,
-        poke_interval=5,
-        retry_policy=subflows.FailWhenChildFails(),
-    )
+    # Trigger the child and wait (deferred to the triggerer); a failed child run fails this task.
+    run_subflow = subflows.run_and_wait(task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID)
     archive_file = GCSToGCSOperator.partial(
         task_id="archive_file",
         source_bucket=templates.BUCKET, destination_bucket=templates.BUCKET,

@@ -31,7 +31,6 @@ Network tasks retry with exponential backoff (GCP_DEFAULT_ARGS: 3 retries, 20 s 
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryDeleteTableOperator
 from airflow.providers.google.cloud.transfers.gcs_to_gcs import GCSToGCSOperator
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task, task_group
 
 from include.zoomcamp import config
@@ -124,14 +123,9 @@ with DAG(
             return _fail_on_file_error(retry.load_staging, bucket, object_name, generation, staging_table,
                                        project=project)
 
-        run_subflow = TriggerDagRunOperator(
-            task_id="run_subflow",
-            trigger_dag_id=SUBFLOW_DAG_ID,
+        run_subflow = subflows.run_and_wait(
+            task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID,
             conf={"staging_table": staging_table, "source_uri": source_uri, "source_generation": generation},
-            wait_for_completion=True,
-            deferrable=True,
-            poke_interval=5,
-            retry_policy=subflows.FailWhenChildFails(),
             max_active_tis_per_dagrun=FILES_AT_ONCE,
             map_index_template="{{ task.conf['source_uri'] }}",
         )

@@ -129,3 +129,13 @@ def airflow_stack(release_site, airflow_stack_env):
     env = {**os.environ, "AIRFLOW_VAR_TAXI_DATA_BASE_URL": release_site[1], **airflow_stack_env}
     with AirflowStack(env, _session_root / "airflow-standalone.log") as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def gemini_standin():
+    """A local stand-in of the Gemini REST API (tests/fixtures/gemini_standin.py) for this module."""
+    from tests.fixtures.gemini_standin import GeminiStandIn
+
+    server = GeminiStandIn().start()
+    yield server
+    server.stop()

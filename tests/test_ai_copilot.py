@@ -12,24 +12,17 @@ import pytest
 from include.zoomcamp.ai.copilot import context, drafting, validation
 from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures import copilot_drafts as drafts
-from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
+from tests.fixtures.gemini_standin import connection_json
 
 DAG_ID = "ai_copilot"
 REQUEST = "Create an Airflow DAG that loads a taxi CSV file to BigQuery through GCS."
 
 
-@pytest.fixture(scope="module")
-def standin():
-    server = GeminiStandIn().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def copilot(standin, monkeypatch, tmp_path):
+def copilot(gemini_standin, monkeypatch, tmp_path):
     """The connection pointing at the stand-in, drafts into a fresh folder; yields that folder."""
-    standin.reset()
-    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", connection_json(standin))
+    gemini_standin.reset()
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", connection_json(gemini_standin))
     monkeypatch.setenv("AIRFLOW_VAR_COPILOT_DRAFTS_DIR", str(tmp_path / "drafts"))
     return tmp_path / "drafts"
 
@@ -78,13 +71,14 @@ def test_context_lists_installed_operators_with_their_real_signatures():
     assert "HttpToGCSOperator" not in catalogue
 
 
-def test_draft_broken_once_is_fixed_in_round_two_and_written_outside_dags(copilot_dag, copilot, standin, task_log):
-    standin.queue_replies(drafts.answer(drafts.BROKEN_IMPORT), drafts.answer(drafts.VALID))
+def test_draft_broken_once_is_fixed_in_round_two_and_written_outside_dags(copilot_dag, copilot, gemini_standin,
+                                                                          task_log):
+    gemini_standin.queue_replies(drafts.answer(drafts.BROKEN_IMPORT), drafts.answer(drafts.VALID))
     before = _dags_folder_state()
     run = run_dag(copilot_dag, run_conf={"request": REQUEST})
     assert run.state == "success"
 
-    first, second = standin.calls("generateContent")
+    first, second = gemini_standin.calls("generateContent")
     assert REQUEST in first.prompt_text and "from airflow.providers.google.cloud.transfers.gcs_to_bigquery " \
         "import GCSToBigQueryOperator" in first.prompt_text
     assert (REPO_ROOT / "dags" / "07_gcp_setup.py").read_text() in first.prompt_text  # the example DAG
@@ -108,15 +102,15 @@ def test_draft_broken_once_is_fixed_in_round_two_and_written_outside_dags(copilo
     assert f"Gemini tokens used by the copilot: {used} in 2 call(s)" in task_log()
 
 
-def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, copilot, standin, task_log):
-    standin.queue_replies(*(drafts.answer(code) for code in
+def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, copilot, gemini_standin, task_log):
+    gemini_standin.queue_replies(*(drafts.answer(code) for code in
                             (drafts.AIRFLOW_2_STYLE, drafts.TOP_LEVEL_WORK, drafts.OFF_POLICY)))
     before = _dags_folder_state()
     run = run_dag(copilot_dag)
     assert run.state == "failed"
     ti = run.get_task_instance("draft_dag")
     assert ti.state == "failed" and ti.try_number == 1  # no retry redoes the rounds
-    calls = standin.calls("generateContent")
+    calls = gemini_standin.calls("generateContent")
     assert len(calls) == 3
     assert drafting.EXERCISE_REQUEST in calls[0].prompt_text  # the param's default: the course's exercise
     assert all(code in calls[1].prompt_text for code in ("AIR002", "AIR311", "AIR312"))
@@ -128,20 +122,22 @@ def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, co
     assert not copilot.exists() and _dags_folder_state() == before
 
 
-def test_a_drafts_folder_inside_dags_is_refused_before_any_call(copilot_dag, copilot, standin, monkeypatch, task_log):
+def test_a_drafts_folder_inside_dags_is_refused_before_any_call(copilot_dag, copilot, gemini_standin,
+                                                                monkeypatch, task_log):
     monkeypatch.setenv("AIRFLOW_VAR_COPILOT_DRAFTS_DIR", str(REPO_ROOT / "dags" / "drafts"))
     run = run_dag(copilot_dag)
     assert run.state == "failed"
     assert "is inside the DAGs folder" in task_log()
-    assert standin.requests == [] and not (REPO_ROOT / "dags" / "drafts").exists()
+    assert gemini_standin.requests == [] and not (REPO_ROOT / "dags" / "drafts").exists()
 
 
-def test_without_a_key_the_first_task_fails_naming_the_connection(copilot_dag, copilot, standin, monkeypatch, task_log):
-    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", connection_json(standin, api_key=""))
+def test_without_a_key_the_first_task_fails_naming_the_connection(copilot_dag, copilot, gemini_standin,
+                                                                  monkeypatch, task_log):
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", connection_json(gemini_standin, api_key=""))
     run = run_dag(copilot_dag)
     assert run.state == "failed" and run.get_task_instance("draft_dag").try_number == 1
     assert "Gemini connection 'gemini_default' has no API key" in task_log()
-    assert standin.requests == []
+    assert gemini_standin.requests == []
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in (REPO_ROOT / "dags").glob("*.py")))

@@ -17,10 +17,10 @@ from include.zoomcamp import config
 from include.zoomcamp.ai import explainer, rag
 from include.zoomcamp.ai.prompts import QUESTION, RAG_SYSTEM_MESSAGE
 from tests.conftest import run_dag
-from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
+from tests.fixtures.gemini_standin import connection_json
 from tests.fixtures.taxi import FileServer
 
-API_KEY = "standin-key-4f7c0a"  # must never show in a request body, a log or an XCom
+API_KEY = "gemini_standin-key-4f7c0a"  # must never show in a request body, a log or an XCom
 PLUGIN_SENTENCE = "Plugin versioning lets every team pin the exact plugin versions their flows were tested with."
 
 RELEASE_NOTES = f"""---
@@ -64,13 +64,6 @@ The scheduler now starts executions in half the time.
 
 
 @pytest.fixture(scope="module")
-def standin():
-    server = GeminiStandIn().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def notes_site(tmp_path_factory):
     root = tmp_path_factory.mktemp("release-notes")
     (root / "release-1-1.md").write_text(RELEASE_NOTES)
@@ -80,9 +73,9 @@ def notes_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def gemini_env(standin, notes_site):
+def gemini_env(gemini_standin, notes_site):
     """The connection and the document's Variable for the in-process dag.test() runs."""
-    values = {"AIRFLOW_CONN_GEMINI_DEFAULT": connection_json(standin, api_key=API_KEY),
+    values = {"AIRFLOW_CONN_GEMINI_DEFAULT": connection_json(gemini_standin, api_key=API_KEY),
               "AIRFLOW_VAR_RAG_DOCUMENT_URL": f"{notes_site}/release-1-1.md"}
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -95,8 +88,8 @@ def gemini_env(standin, notes_site):
 
 
 @pytest.fixture(scope="module")
-def airflow_stack_env(standin):
-    return {"AIRFLOW_CONN_GEMINI_DEFAULT": connection_json(standin, api_key=API_KEY)}
+def airflow_stack_env(gemini_standin):
+    return {"AIRFLOW_CONN_GEMINI_DEFAULT": connection_json(gemini_standin, api_key=API_KEY)}
 
 
 def _ti(run, task_id):
@@ -112,19 +105,19 @@ def _stored_chunks() -> list[tuple[str, str]]:
         return con.execute("SELECT id, text FROM chunks ORDER BY position").fetchall()
 
 
-def test_10_asks_without_any_context(dagbag, standin):
-    standin.reset()
+def test_10_asks_without_any_context(dagbag, gemini_standin):
+    gemini_standin.reset()
     run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
     assert run.state == "success"
     assert _xcom(run, "chat_without_rag") == "Stand-in answer without context."
-    (call,) = standin.requests  # one chat call, no embedding, no retrieval
+    (call,) = gemini_standin.requests  # one chat call, no embedding, no retrieval
     assert call.method == "generateContent" and call.model == config.GEMINI_CHAT_MODEL
     assert call.prompt_text == QUESTION and call.system_text == ""
     assert API_KEY not in str(call.body)
 
 
-def test_11_sends_the_chunk_about_the_asked_feature(dagbag, standin):
-    standin.reset()
+def test_11_sends_the_chunk_about_the_asked_feature(dagbag, gemini_standin):
+    gemini_standin.reset()
     question = "How does plugin versioning let a team pin plugin versions?"
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": question, "top_k": 2})
     assert run.state == "success"
@@ -137,7 +130,7 @@ def test_11_sends_the_chunk_about_the_asked_feature(dagbag, standin):
     ingest = _xcom(run, "ingest_release_notes")
     assert ingest["chunks"] == ingest["embedded"] == len(stored)
 
-    (chat,) = standin.calls("generateContent")
+    (chat,) = gemini_standin.calls("generateContent")
     assert PLUGIN_SENTENCE in chat.prompt_text and f"[chunk {plugin_id}]" in chat.prompt_text
     assert "Pause an execution until a reviewer" not in chat.prompt_text  # top_k=2 left it out
     assert chat.prompt_text.endswith(f"Question: {question}")
@@ -146,22 +139,22 @@ def test_11_sends_the_chunk_about_the_asked_feature(dagbag, standin):
     assert answer.startswith("Stand-in answer from chunks: " + plugin_id)
     assert plugin_id in _xcom(run, "retrieve_context", key="sources")
     # Embedded: every chunk once at ingest, then the question alone.
-    embedded = [c.embedded_texts for c in standin.calls("batchEmbedContents")]
+    embedded = [c.embedded_texts for c in gemini_standin.calls("batchEmbedContents")]
     assert embedded[-1] == [question] and sum(len(e) for e in embedded[:-1]) == len(stored)
 
 
-def test_11_reingesting_an_unchanged_document_makes_no_embedding_calls(dagbag, standin):
+def test_11_reingesting_an_unchanged_document_makes_no_embedding_calls(dagbag, gemini_standin):
     before = _stored_chunks()
-    standin.reset()
+    gemini_standin.reset()
     # Every run names its params: in-process dag.test() runs were seen to keep an earlier run's conf.
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": QUESTION, "drop": True})
     assert run.state == "success"
     assert _xcom(run, "ingest_release_notes")["embedded"] == 0
-    assert [c.embedded_texts for c in standin.calls("batchEmbedContents")] == [[QUESTION]]
+    assert [c.embedded_texts for c in gemini_standin.calls("batchEmbedContents")] == [[QUESTION]]
     assert _stored_chunks() == before
 
 
-def test_11_drop_replaces_an_earlier_ingest(dagbag, standin, notes_site, monkeypatch):
+def test_11_drop_replaces_an_earlier_ingest(dagbag, gemini_standin, notes_site, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_RAG_DOCUMENT_URL", f"{notes_site}/other.md")
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": "How fast is the scheduler?", "drop": True})
     assert run.state == "success"
@@ -169,18 +162,18 @@ def test_11_drop_replaces_an_earlier_ingest(dagbag, standin, notes_site, monkeyp
     assert texts == ["The scheduler now starts executions in half the time."]
 
 
-def test_10_without_a_key_fails_in_its_first_task(dagbag, standin, monkeypatch, capfd):
+def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, monkeypatch, capfd):
     """With the placeholder connection devstack puts in the metadata database (as `make run` does)."""
     from airflow.models.connection import Connection
 
-    standin.reset()
+    gemini_standin.reset()
     monkeypatch.delenv("AIRFLOW_CONN_GEMINI_DEFAULT")
     assert Connection.get_connection_from_secrets(config.GEMINI_CONN_ID).password == config.GEMINI_KEY_PLACEHOLDER
     run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
     assert run.state == "failed"
     ti = _ti(run, "chat_without_rag")
     assert ti.state == "failed" and ti.try_number == 1  # AirflowFailException: no retry
-    assert standin.requests == []
+    assert gemini_standin.requests == []
     task_log = "".join(capfd.readouterr())  # dag.test() writes the task's log to this process's output
     assert "'gemini_default' has no API key (the password is the placeholder)" in task_log
 
@@ -225,13 +218,13 @@ def _wait_for_note(stack, run_id, containing: str, timeout: float = 90) -> str:
     raise AssertionError(f"no note with {containing!r} on the gate of {run_id}: {_gate(stack, run_id)}")
 
 
-def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, standin):
+def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, gemini_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
     assert _finished_run(stack, run_id)["state"] == "failed"
     note = _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
 
-    calls = [c for c in standin.calls("generateContent") if run_id in c.prompt_text]
+    calls = [c for c in gemini_standin.calls("generateContent") if run_id in c.prompt_text]
     assert len(calls) == 1
     prompt = calls[0].prompt_text
     assert "AirflowFailException" in prompt and "demo gate is closed on purpose" in prompt  # the exception
@@ -251,12 +244,12 @@ def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, standin):
     assert all(word in levels for word in ("INFO:", "WARNING:", "ERROR:"))
 
 
-def test_explainer_with_gemini_unreachable_says_so(demo_stack, standin):
+def test_explainer_with_gemini_unreachable_says_so(demo_stack, gemini_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
     assert _finished_run(stack, run_id)["state"] == "failed"
     _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
-    standin.stop()
+    gemini_standin.stop()
     try:
         stack.api("POST", f"/api/v2/dags/{DEMO}/clearTaskInstances",
                   {"dag_run_id": run_id, "task_ids": ["gate"], "only_failed": True, "dry_run": False})
@@ -266,6 +259,6 @@ def test_explainer_with_gemini_unreachable_says_so(demo_stack, standin):
             time.sleep(1)
         note = _wait_for_note(stack, run_id, "Gemini was unreachable")
     finally:
-        standin.start()
-    assert note.startswith(f"{explainer.NOTE_TITLE}: No explanation: Gemini was unreachable ({standin.url}")
+        gemini_standin.start()
+    assert note.startswith(f"{explainer.NOTE_TITLE}: No explanation: Gemini was unreachable ({gemini_standin.url}")
     assert _gate(stack, run_id)["state"] == "failed"

@@ -13,28 +13,21 @@ from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
 CONN_ENV = "AIRFLOW_CONN_GEMINI_DEFAULT"
 
 
-@pytest.fixture(scope="module")
-def standin():
-    server = GeminiStandIn().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def gemini_conn(standin, monkeypatch):
-    standin.reset()
-    monkeypatch.setenv(CONN_ENV, connection_json(standin))
-    return standin
+def gemini_conn(gemini_standin, monkeypatch):
+    gemini_standin.reset()
+    monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin))
+    return gemini_standin
 
 
 @pytest.mark.parametrize("key", ["", config.GEMINI_KEY_PLACEHOLDER])
-def test_missing_key_fails_naming_the_connection(standin, monkeypatch, key):
-    standin.reset()
-    monkeypatch.setenv(CONN_ENV, connection_json(standin, api_key=key))
+def test_missing_key_fails_naming_the_connection(gemini_standin, monkeypatch, key):
+    gemini_standin.reset()
+    monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key=key))
     with pytest.raises(AirflowFailException, match="gemini_default.*no API key") as err:
         gemini.generate("hello")
     assert "AIRFLOW_CONN_GEMINI_DEFAULT" in str(err.value) and "Admin > Connections" in str(err.value)
-    assert standin.requests == []
+    assert gemini_standin.requests == []
 
 
 def test_undefined_connection_fails_naming_it():

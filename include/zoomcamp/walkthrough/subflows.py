@@ -132,3 +132,15 @@ class FailWhenChildFails(RetryPolicy):
         if "failed with failed state" in str(exception):
             return RetryDecision.fail(reason=f"the child run failed, so this run fails too: {exception}")
         return RetryDecision.default()
+
+
+def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
+    """Kestra's Subflow task with `wait: true` and `transmitFailed: true`: trigger the child DAG and
+    wait for its run, deferred to the triggerer (no worker slot is held while the child runs); a
+    failed child run fails this task without a retry (FailWhenChildFails)."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    return TriggerDagRunOperator(
+        task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
+        poke_interval=5, retry_policy=FailWhenChildFails(), **kwargs,
+    )

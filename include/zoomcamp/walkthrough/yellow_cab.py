@@ -113,9 +113,9 @@ def ingest_log_resource() -> dict:
     return {"schema": {"fields": fields}, "description": "Objects loaded into raw_data (bucket, object, generation)"}
 
 
-def create_tables_tasks(project: str, location: str, dataset: str = config.YELLOW_CAB_DATASET):
-    """In the DAG being defined: tasks `create_dataset` >> [`create_raw_table`, `create_ingest_log`], each
-    succeeding when its resource exists (project/location may be templates). Returns (first, last tasks)."""
+def dataset_and_tables_tasks(project: str, location: str, dataset: str, tables: tuple[tuple[str, str, dict], ...]):
+    """In the DAG being defined: task `create_dataset` >> one task per (task_id, table_id, resource),
+    each succeeding when its resource exists (project/location may be templates). Returns (first, last tasks)."""
     from airflow.providers.google.cloud.operators.bigquery import (
         BigQueryCreateEmptyDatasetOperator,
         BigQueryCreateTableOperator,
@@ -124,16 +124,23 @@ def create_tables_tasks(project: str, location: str, dataset: str = config.YELLO
     create_dataset = BigQueryCreateEmptyDatasetOperator(
         task_id="create_dataset", dataset_id=dataset, project_id=project, location=location, if_exists="ignore",
     )
-    tables = [
+    created = [
         BigQueryCreateTableOperator(
             task_id=task_id, project_id=project, dataset_id=dataset, table_id=table_id,
             table_resource=resource, if_exists="ignore",
         )
-        for task_id, table_id, resource in (("create_raw_table", RAW_TABLE, raw_table_resource()),
-                                            ("create_ingest_log", INGEST_LOG_TABLE, ingest_log_resource()))
+        for task_id, table_id, resource in tables
     ]
-    create_dataset >> tables
-    return create_dataset, tables
+    create_dataset >> created
+    return create_dataset, created
+
+
+def create_tables_tasks(project: str, location: str, dataset: str = config.YELLOW_CAB_DATASET):
+    """`create_dataset` >> [`create_raw_table`, `create_ingest_log`]: what the yellow-cab ingests write."""
+    return dataset_and_tables_tasks(project, location, dataset, (
+        ("create_raw_table", RAW_TABLE, raw_table_resource()),
+        ("create_ingest_log", INGEST_LOG_TABLE, ingest_log_resource()),
+    ))
 
 
 # pyarrow.types predicate -> BigQuery type; anything else loads as STRING.

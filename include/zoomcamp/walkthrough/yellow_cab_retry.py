@@ -76,24 +76,10 @@ def rejected_table_resource() -> dict:
 def create_tables_tasks(project: str, location: str):
     """In the DAG being defined: `create_dataset` >> [`create_clean_table`, `create_rejected_table`],
     each succeeding when its resource exists. Returns (first task, last tasks)."""
-    from airflow.providers.google.cloud.operators.bigquery import (
-        BigQueryCreateEmptyDatasetOperator,
-        BigQueryCreateTableOperator,
-    )
-
-    create_dataset = BigQueryCreateEmptyDatasetOperator(
-        task_id="create_dataset", dataset_id=DATASET, project_id=project, location=location, if_exists="ignore",
-    )
-    tables = [
-        BigQueryCreateTableOperator(
-            task_id=task_id, project_id=project, dataset_id=DATASET, table_id=table_id,
-            table_resource=resource, if_exists="ignore",
-        )
-        for task_id, table_id, resource in (("create_clean_table", CLEAN_TABLE, clean_table_resource()),
-                                            ("create_rejected_table", REJECTED_TABLE, rejected_table_resource()))
-    ]
-    create_dataset >> tables
-    return create_dataset, tables
+    return yellow_cab.dataset_and_tables_tasks(project, location, DATASET, (
+        ("create_clean_table", CLEAN_TABLE, clean_table_resource()),
+        ("create_rejected_table", REJECTED_TABLE, rejected_table_resource()),
+    ))
 
 
 # -- files -------------------------------------------------------------------------------------
