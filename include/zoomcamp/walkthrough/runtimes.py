@@ -53,7 +53,8 @@ def storage_path(base: str, dag_id: str, run_id: str, name: str):
 
 def write_text(path, text: str):
     """Write `text` to `path` (an ObjectStoragePath) in one piece and return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.protocol == "file":  # object stores have no folders: gcsfs's mkdir would try to create the bucket
+        path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as out:
         out.write(text)
     log.info("Wrote %d bytes to %s", len(text.encode()), path)
