@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run services stop test lint bench clean run-git
+.PHONY: run services stop test test-fast lint bench clean run-git
 
 # uv (pinned in constraints.txt, installed from PyPI into .venv by pip) installs the same pins as
 # pip would, several times faster (figures: docs/operations.md#installing).
@@ -30,9 +30,17 @@ services: $(STAMP)
 stop: $(STAMP)
 	$(BIN)/python -m devstack stop
 
-## test: the whole suite, on its own throw-away embedded services
+## test: the whole suite, in a shuffled module order (the seed is printed; rerun one order with
+##   make test PYTEST_ARGS="-p random_order --random-order-seed=N"), on its own throw-away embedded services;
+##   first installs the system tools it drives (chromium, a JDK, Maven) where it can, else names the command
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m devstack.system_packages --install
+	$(BIN)/python -m pytest --random-order-bucket=module $(PYTEST_ARGS)
+
+## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK or
+##   virtualenv build (docs/operations.md#tests)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv)" $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)

@@ -53,18 +53,22 @@ def _services(root: Path, ports: dict[str, int]):
     return EmbeddedPostgres(root / "postgres", ports["pg_port"]), pubsub, gcs, bigquery
 
 
-def start_services(root: Path) -> dict[str, str]:
-    """Start (or reuse) the services under `root`; return the environment Airflow needs."""
-    root.mkdir(parents=True, exist_ok=True)
-    ports = _ports(root)
-    postgres, pubsub, gcs, bigquery = _services(root, ports)
-    _state_path(root).write_text(json.dumps(ports))
-    postgres.start()
-    pubsub.start()
-    gcs.start()
-    bigquery.start()
+def environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
+    """The environment Airflow needs for the services under `root` on `ports` (started or not)."""
+    _, pubsub, gcs, bigquery = _services(root, ports)
     return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url,
                                         pubsub_host=pubsub.host)
+
+
+def start_services(root: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
+    """Start (or reuse) the services under `root` (on `ports` when given); return the environment
+    Airflow needs."""
+    root.mkdir(parents=True, exist_ok=True)
+    ports = ports or _ports(root)
+    _state_path(root).write_text(json.dumps(ports))
+    for service in _services(root, ports):
+        service.start()
+    return environment(root, ports)
 
 
 def git_bundle_environment() -> dict[str, str]:

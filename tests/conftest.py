@@ -1,7 +1,14 @@
 """The test session runs on the same embedded services as `make run`, in a throw-away data dir.
 
-Airflow reads its configuration when first imported, so the services are started and the
-environment set in `pytest_configure`, before any test module imports Airflow.
+Airflow reads its configuration when first imported, so the environment is set in `pytest_configure`,
+before any test module imports Airflow; the services themselves start on first use
+(tests/fixtures/services.py): a test that needs them asks for `services` (or a fixture built on it,
+such as `pg` or `airflow_stack`), and `run_dag` starts them too.
+
+Tiers (`make test-fast` runs the tests with none of these markers; `make test` runs all):
+`stack` — a real Airflow (scheduler, triggerer, api-server), given to every test using `airflow_stack`
+(or the Git bundles' own `git_stack`);
+`browser` — Chromium; `jdk` — the local JDK and Maven; `virtualenv` — builds a Python virtualenv.
 """
 from __future__ import annotations
 
@@ -16,43 +23,56 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-_session_root: Path | None = None
+# marker -> the fixtures that give a test that marker (the others are set on the tests themselves)
+TIER_MARKERS = {"stack": ("airflow_stack", "git_stack"), "browser": ("browser",), "jdk": (), "virtualenv": ()}
+_session = None  # tests.fixtures.services.SessionServices
 
 
 def pytest_configure(config):
-    global _session_root
-    from devstack.__main__ import start_services
-
-    _session_root = Path(tempfile.mkdtemp(prefix="zoomcamp-test-"))
+    global _session
     from devstack.__main__ import PORTS
+    from tests.fixtures.services import SessionServices
 
-    for _, env_name, _ in PORTS:  # any free ports: a running `make run` is left alone
+    for _, env_name, _ in PORTS:  # any free ports for devstack runs of the tests: a `make run` is left alone
         os.environ[env_name] = "0"
-    env = start_services(_session_root)
-    env["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
-    os.environ.update(env)
-    from devstack.airflow import prepare_metadata
+    _session = SessionServices(Path(tempfile.mkdtemp(prefix="zoomcamp-test-")))
+    os.environ.update(_session.env)
 
-    prepare_metadata(env)
+
+def pytest_collection_modifyitems(config, items):
+    """Tests using a tier's fixture get its marker; a selected test needing a missing system tool stops
+    the session before any test runs, naming the command that installs it."""
+    from devstack import system_packages
+
+    for item in items:
+        for marker, fixtures in TIER_MARKERS.items():
+            if set(fixtures) & set(item.fixturenames):
+                item.add_marker(marker)
+    needed = {marker for item in items for marker in TIER_MARKERS if item.get_closest_marker(marker)}
+    missing = system_packages.missing(system_packages.for_markers(needed))
+    if missing:
+        pytest.exit(system_packages.instructions(missing), returncode=4)
 
 
 def pytest_unconfigure(config):
-    if _session_root is None:
+    if _session is None:
         return
-    from devstack.__main__ import stop_services
-
     if "airflow.settings" in sys.modules:
         sys.modules["airflow.settings"].dispose_orm()  # close pooled connections before the server stops
-    stop_services(_session_root)
-    shutil.rmtree(_session_root, ignore_errors=True)
+    _session.stop()
+    shutil.rmtree(_session.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def pg_uri() -> str:
-    from include.zoomcamp.config import POSTGRES_CONN_ID  # noqa: F401  (documents which connection this is)
+def services():
+    """PostgreSQL (ny_taxi and Airflow's metadata), the GCS, BigQuery and Pub/Sub emulators, started once."""
+    _session.start()
+    return _session
 
-    port = os.environ["ZOOMCAMP_PG_PORT"]
-    return f"postgresql://root:root@127.0.0.1:{port}/ny_taxi"
+
+@pytest.fixture(scope="session")
+def pg_uri(services) -> str:
+    return f"postgresql://root:root@127.0.0.1:{services.ports['pg_port']}/ny_taxi"
 
 
 @pytest.fixture
@@ -63,30 +83,54 @@ def pg(pg_uri):
         yield conn
 
 
-@pytest.fixture(scope="session")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
+class ParsedDags:
+    """The project's DAG files as parsed, without the metadata database (DagBag.get_dag would ask it)."""
 
-    bag = DagBag(str(REPO_ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag
+    def __init__(self, folder: Path):
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(str(folder))
+        assert not bag.import_errors, bag.import_errors
+        self.dags = bag.dags
+
+    @property
+    def dag_ids(self) -> list[str]:
+        return list(self.dags)
+
+    def get_dag(self, dag_id: str):
+        return self.dags[dag_id]
+
+
+@pytest.fixture(scope="session")
+def dagbag() -> ParsedDags:
+    return ParsedDags(REPO_ROOT / "dags")
+
+
+def fresh_dag(dag_id: str):
+    """The DAG parsed anew from its file: in-process dag.test() renders templates onto the task objects
+    themselves, so a run with other Variables must not use (and leave its values in) the session's DAG."""
+    [path] = [p for p in (REPO_ROOT / "dags").glob("*.py") if f'"{dag_id}"' in p.read_text()]
+    return ParsedDags(path).get_dag(dag_id)
 
 
 @pytest.fixture
-def no_retries(monkeypatch):
-    """Set every task of a DAG to fail on its first error, for this test only: the session's DAGs
-    keep the retries they were parsed with (the DAG policy test checks them)."""
+def quick_retries(monkeypatch):
+    """Every task of a DAG keeps its retries but waits a second before each, for this test only: a
+    retried failure is told from a fail-at-once one by its try number, in seconds."""
+    from datetime import timedelta
 
-    def without_retries(dag):
-        for t in dag.tasks:
-            monkeypatch.setattr(t, "retries", 0)
+    def quick(dag):
+        for task in dag.tasks:
+            monkeypatch.setattr(task, "retry_delay", timedelta(seconds=1))
+            monkeypatch.setattr(task, "max_retry_delay", timedelta(seconds=1))
         return dag
 
-    return without_retries
+    return quick
 
 
 def run_dag(dag, **kwargs):
     """Run a DAG for real with `dag.test()` (tasks execute, XComs and states are stored)."""
+    _session.start()
     return dag.test(**kwargs)
 
 
@@ -112,22 +156,12 @@ def release_site(tmp_path_factory):
         yield root, server.url
 
 
-@pytest.fixture(scope="module")
-def airflow_stack_env() -> dict[str, str]:
-    """Extra environment for this module's `airflow_stack` (e.g. AIRFLOW_VAR_* pointing at a loopback
-    server); override it in a test module. None by default."""
-    return {}
-
-
-@pytest.fixture(scope="module")
-def airflow_stack(release_site, airflow_stack_env):
-    """A real Airflow (scheduler, dag-processor, triggerer, api-server) for this module's tests, its
-    taxi Variable pointing at `release_site`, plus `airflow_stack_env`. Module-scoped: the dag.test()
-    runs of other modules must not meet a scheduler."""
-    from tests.fixtures.airflow_stack import AirflowStack
-
-    env = {**os.environ, "AIRFLOW_VAR_TAXI_DATA_BASE_URL": release_site[1], **airflow_stack_env}
-    with AirflowStack(env, _session_root / "airflow-standalone.log") as stack:
+@pytest.fixture(scope="session")
+def airflow_stack(services):
+    """A real Airflow (scheduler, dag-processor, triggerer, api-server) shared by the session's modules,
+    on its own metadata database. A module sets what it needs with `airflow_stack.variables(...)` /
+    `.connection(...)` and leaves the stack as it found it."""
+    with services.airflow_stack("airflow_stack", services.root / "airflow-standalone.log") as stack:
         yield stack
 
 

@@ -1,13 +1,27 @@
+import re
+from datetime import datetime
+
 from tests.conftest import run_dag
 
 
-def test_hello_world_runs_and_logs_at_error(dagbag, caplog):
+def test_hello_world_runs_logs_at_error_and_defers_its_wait(dagbag, capfd):
     dag = dagbag.get_dag("01_hello_world")
     run = run_dag(dag, run_conf={"name": "Ada"})
     assert run.state == "success"
     tis = {ti.task_id: ti for ti in run.get_task_instances()}
     assert all(ti.state == "success" for ti in tis.values()), {k: v.state for k, v in tis.items()}
     assert tis["generate_output"].xcom_pull(task_ids="generate_output") == "I was generated during this workflow."
+
+    log = capfd.readouterr().out  # dag.test() writes the tasks' logs to this process's output
+    # Each log task's message, rendered at run time, at the level default_args set once: ERROR.
+    logged = {message: re.search(rf"^(\S+) \[(\w+) *\] {re.escape(message)} ", log, re.MULTILINE)
+              for message in ("Hello, Ada!", "This is an output: I was generated during this workflow.",
+                              "Goodbye, Ada!")}
+    assert {message: found and found[2] for message, found in logged.items()} == dict.fromkeys(logged, "error")
+    # The 15 s wait is deferred to a trigger (no worker slot held), and lasts its 15 s.
+    assert re.search(r"Pausing task as DEFERRED\..*task_id=sleep", log)
+    hello, output = (datetime.fromisoformat(logged[m][1]) for m in list(logged)[:2])
+    assert (output - hello).total_seconds() >= 15
 
 
 def test_scheduled_runs_greet_sarah_and_manual_runs_use_the_param(dagbag):

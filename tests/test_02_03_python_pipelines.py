@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from tests.conftest import run_dag
 from tests.fixtures.taxi import FileServer
 
@@ -13,6 +15,7 @@ def _xcom(run, task_id, key="return_value"):
     return ti.xcom_pull(task_ids=task_id, key=key)
 
 
+@pytest.mark.virtualenv
 def test_python_flow_reads_pull_count_in_its_own_environment(dagbag, tmp_path, monkeypatch):
     api = tmp_path / "v2" / "repositories" / "kestra" / "kestra"
     api.mkdir(parents=True)

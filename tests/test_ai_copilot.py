@@ -32,7 +32,7 @@ def copilot_dag():
     """The DAG freshly parsed: a dag.test() run with a conf leaves it in the parsed DAG's params."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(str(REPO_ROOT / "dags" / "ai_copilot.py")).get_dag(DAG_ID)
+    return DagBag(str(REPO_ROOT / "dags" / "ai_copilot.py")).dags[DAG_ID]
 
 
 def _dags_folder_state() -> dict:
@@ -138,11 +138,6 @@ def test_without_a_key_the_first_task_fails_naming_the_connection(copilot_dag, c
     assert run.state == "failed" and run.get_task_instance("draft_dag").try_number == 1
     assert "Gemini connection 'gemini_default' has no API key" in task_log()
     assert gemini_standin.requests == []
-
-
-@pytest.mark.parametrize("dag_file", sorted(p.name for p in (REPO_ROOT / "dags").glob("*.py")))
-def test_the_top_level_rule_accepts_every_project_dag(dag_file):
-    assert validation.top_level_work(ast.parse((REPO_ROOT / "dags" / dag_file).read_text())) == []
 
 
 def test_the_top_level_rule_refuses_parse_time_work():

@@ -1,14 +1,13 @@
 """Flows 10 and 11 (dag.test) and debug-and-demo's failure explainer (a real Airflow), against the stand-in.
 
-The stand-in is selected only through connection `gemini_default`'s host (AIRFLOW_CONN_GEMINI_DEFAULT).
-The dag.test() runs come first: the module's Airflow stack starts with the first test that needs it.
+The stand-in is selected only through connection `gemini_default`'s host: AIRFLOW_CONN_GEMINI_DEFAULT for
+the in-process dag.test() runs, the connection set through the REST API on the session's Airflow stack.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
-import time
-import urllib.error
 
 import duckdb
 import pytest
@@ -87,11 +86,6 @@ def gemini_env(gemini_standin, notes_site):
             os.environ[key] = value
 
 
-@pytest.fixture(scope="module")
-def airflow_stack_env(gemini_standin):
-    return {"AIRFLOW_CONN_GEMINI_DEFAULT": connection_json(gemini_standin, api_key=API_KEY)}
-
-
 def _ti(run, task_id):
     return next(ti for ti in run.get_task_instances() if ti.task_id == task_id)
 
@@ -162,13 +156,15 @@ def test_11_drop_replaces_an_earlier_ingest(dagbag, gemini_standin, notes_site, 
     assert texts == ["The scheduler now starts executions in half the time."]
 
 
-def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, monkeypatch, capfd):
+def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, services, monkeypatch, capfd):
     """With the placeholder connection devstack puts in the metadata database (as `make run` does)."""
-    from airflow.models.connection import Connection
+    from devstack.airflow import airflow_cli
 
     gemini_standin.reset()
     monkeypatch.delenv("AIRFLOW_CONN_GEMINI_DEFAULT")
-    assert Connection.get_connection_from_secrets(config.GEMINI_CONN_ID).password == config.GEMINI_KEY_PLACEHOLDER
+    stored = airflow_cli(dict(os.environ), "connections", "get", config.GEMINI_CONN_ID, "-o", "json").stdout
+    [connection] = json.loads(next(line for line in stored.splitlines() if line.startswith("[{")))
+    assert connection["password"] == config.GEMINI_KEY_PLACEHOLDER
     run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
     assert run.state == "failed"
     ti = _ti(run, "chat_without_rag")
@@ -184,44 +180,31 @@ DEMO = "debug-and-demo"
 
 
 @pytest.fixture(scope="module")
-def demo_stack(airflow_stack):
-    """The stack as `make run` sets it up: the explainer writes notes with devstack's `airflow_api` connection."""
+def demo_stack(airflow_stack, gemini_standin):
+    """The stack as `make run` sets it up (the explainer writes notes with devstack's `airflow_api`
+    connection), its `gemini_default` on the stand-in and debug-and-demo active for this module only."""
     stack = airflow_stack
     stack.wait_for_dag(DEMO)
-    stack.api("PATCH", f"/api/v2/dags/{DEMO}", {"is_paused": False})
-    return stack
+    conn = json.loads(connection_json(gemini_standin, api_key=API_KEY))
+    with stack.connection(config.GEMINI_CONN_ID, {**conn, "extra": json.dumps(conn["extra"])}), stack.unpaused(DEMO):
+        yield stack
 
 
 def _gate(stack, run_id) -> dict:
     return stack.task_instances(DEMO, run_id)["gate"]
 
 
-def _finished_run(stack, run_id, timeout: float = 240) -> dict:
-    """stack.wait_for_run, where one poll the loaded API server answers too slowly is not a failure."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return stack.wait_for_run(DEMO, run_id, timeout=max(1.0, deadline - time.monotonic()))
-        except (TimeoutError, urllib.error.URLError) as exc:
-            if "not finished within" in str(exc):
-                raise
-    raise TimeoutError(f"{DEMO} {run_id} not finished within {timeout:.0f} s")
-
-
 def _wait_for_note(stack, run_id, containing: str, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        note = _gate(stack, run_id).get("note") or ""
-        if containing in note:
-            return note
-        time.sleep(1)
-    raise AssertionError(f"no note with {containing!r} on the gate of {run_id}: {_gate(stack, run_id)}")
+    def note():
+        text = _gate(stack, run_id).get("note") or ""
+        return text if containing in text else None
+    return stack.wait_until(note, timeout, f"a note with {containing!r} on the gate of {run_id}")
 
 
 def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, gemini_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
-    assert _finished_run(stack, run_id)["state"] == "failed"
+    assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "failed"
     note = _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
 
     calls = [c for c in gemini_standin.calls("generateContent") if run_id in c.prompt_text]
@@ -247,18 +230,31 @@ def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, gemini_sta
 def test_explainer_with_gemini_unreachable_says_so(demo_stack, gemini_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
-    assert _finished_run(stack, run_id)["state"] == "failed"
+    assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "failed"
     _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
     gemini_standin.stop()
     try:
         stack.api("POST", f"/api/v2/dags/{DEMO}/clearTaskInstances",
                   {"dag_run_id": run_id, "task_ids": ["gate"], "only_failed": True, "dry_run": False})
-        deadline = time.monotonic() + 240
-        while _gate(stack, run_id)["try_number"] < 2 or _gate(stack, run_id)["state"] != "failed":
-            assert time.monotonic() < deadline, _gate(stack, run_id)
-            time.sleep(1)
+        stack.wait_until(lambda: (gate := _gate(stack, run_id))["try_number"] >= 2 and gate["state"] == "failed",
+                         240, "the cleared gate failed again")
         note = _wait_for_note(stack, run_id, "Gemini was unreachable")
     finally:
         gemini_standin.start()
     assert note.startswith(f"{explainer.NOTE_TITLE}: No explanation: Gemini was unreachable ({gemini_standin.url}")
     assert _gate(stack, run_id)["state"] == "failed"
+
+
+def test_an_open_gate_lets_the_run_pass_with_nothing_to_explain(demo_stack, gemini_standin):
+    """What a learner sees after opening the gate: the run succeeds, the gate has no note, Gemini is not asked."""
+    stack = demo_stack
+    gemini_standin.reset()
+    run_id = stack.trigger(DEMO, {"demo_gate_open": True})
+    assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "success"
+    tis = stack.task_instances(DEMO, run_id)
+    assert {task: ti["state"] for task, ti in tis.items()} == {
+        "log_levels": "success", "gate": "success", "after_gate": "success"}
+    assert not tis["gate"].get("note")
+    assert stack.xcom(DEMO, run_id, "after_gate") == "The demo run passed the gate"
+    assert "The gate is open: the run goes on" in stack.task_log(DEMO, run_id, "gate")
+    assert not [c for c in gemini_standin.calls("generateContent") if run_id in c.prompt_text]

@@ -108,6 +108,7 @@ def _api_answers(port: int) -> bool:
         return False
 
 
+@pytest.mark.stack
 def test_make_stop_stops_what_a_killed_make_run_left(tmp_path):
     env, data = _devstack_env(tmp_path), tmp_path / "data"
     log = open(tmp_path / "devstack.log", "wb")

@@ -8,12 +8,13 @@ would. Every wait is bounded.
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
+from datetime import datetime
 
 import pytest
 
 from include.zoomcamp import config
+from include.zoomcamp.walkthrough import samples
 from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, rows_of, upload, yellow_parquet
 
 DAG_ID = "event-file-ingest"
@@ -23,22 +24,22 @@ EVENT_TIMEOUT = 120  # seconds from an upload to its run having finished
 
 
 def _runs(stack, dag_id: str = DAG_ID) -> list[dict]:
-    return stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=200&order_by=run_after")["dag_runs"]
+    return stack.runs(dag_id)
 
 
 def _wait_runs(stack, known: set[str], count: int = 1, run_type: str = "asset_triggered",
                timeout: float = EVENT_TIMEOUT, dag_id: str = DAG_ID, until=None) -> list[dict]:
     """Until at least `count` runs not in `known` exist, of `run_type`, every run of the DAG has finished
-    and `until()` (if given) is true; returns the new runs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    and `until()` (if given) is true; returns the new runs. A task waiting for a retry fails the wait."""
+    def finished():
         runs = _runs(stack, dag_id)
+        for run in runs:
+            if run["state"] not in ("success", "failed"):
+                stack.fail_on_retry(dag_id, run["dag_run_id"])
         new = [r for r in runs if r["dag_run_id"] not in known and r["run_type"] == run_type]
-        if len(new) >= count and all(r["state"] in ("success", "failed") for r in runs) and (until is None or until()):
-            return new
-        time.sleep(1)
-    raise TimeoutError(f"{dag_id}: no {count} new {run_type} run(s) finished within {timeout:.0f} s: "
-                       f"{[(r['run_type'], r['state']) for r in _runs(stack, dag_id)]}\nsee {stack.log_path}")
+        done = len(new) >= count and all(r["state"] in ("success", "failed") for r in runs)
+        return new if done and (until is None or until()) else None
+    return stack.wait_until(finished, timeout, f"{count} new {run_type} run(s) of {dag_id} finished", interval=1)
 
 
 def _known(stack) -> set[str]:
@@ -46,21 +47,15 @@ def _known(stack) -> set[str]:
 
 
 def _task_instances(stack, run: dict) -> list[dict]:
-    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
-    return stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return stack.all_task_instances(DAG_ID, run["dag_run_id"])
 
 
 def _log_text(stack, run: dict, task_id: str, map_index: int = -1) -> str:
-    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
-    body = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1"
-                            f"?map_index={map_index}&full_content=true")
-    return json.dumps(body["content"])
+    return stack.task_log(DAG_ID, run["dag_run_id"], task_id, map_index=map_index)
 
 
 def _xcom(stack, run: dict, task_id: str):
-    run_id = urllib.parse.quote(run["dag_run_id"], safe="")
-    return stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}"
-                            "/xcomEntries/return_value")["value"]
+    return stack.xcom(DAG_ID, run["dag_run_id"], task_id)
 
 
 def _ingest_log(bq) -> list[tuple]:
@@ -73,7 +68,7 @@ def _total_rows(bq) -> int:
 
 
 @pytest.fixture(scope="module")
-def bq():
+def bq(services):
     return bigquery_client()
 
 
@@ -122,8 +117,10 @@ def test_three_quick_uploads_are_each_loaded_exactly_once(stack, bq):
     names = [f"landing/yellow_burst_{i}.parquet" for i in range(3)]
     generations = [upload(name, yellow_parquet(ROWS + i, seed=10 + i)) for i, name in enumerate(names)]
     _wait_runs(stack, known, until=lambda: all(rows_of(bq, n) for n in names))
-    time.sleep(5)  # any late duplicate run would have started by now
-    _wait_runs(stack, set(), count=0)
+    # A later upload, loaded in its turn: a late duplicate of the burst's notifications would have
+    # been delivered (in publish order) and run before it.
+    control = upload("landing/yellow_burst_control.parquet", yellow_parquet(ROWS, seed=19))
+    _wait_runs(stack, known, until=lambda: rows_of(bq, "landing/yellow_burst_control.parquet", control) == ROWS)
     assert [rows_of(bq, n, g) for n, g in zip(names, generations)] == [ROWS, ROWS + 1, ROWS + 2]
     assert [rows_of(bq, n) for n in names] == [ROWS, ROWS + 1, ROWS + 2]
     logged = [row for row in _ingest_log(bq) if row[0] in names]
@@ -186,7 +183,20 @@ def test_a_broken_file_fails_its_run_naming_the_object_and_leaves_the_table(stac
     assert staging == []
 
 
-def test_a_manual_run_without_an_event_succeeds(stack, bq):
+def test_a_csv_upload_is_loaded_like_a_parquet_one(stack, bq):
+    name = "landing/yellow_tripdata_2024-05.csv"
+    known = _known(stack)
+    generation = upload(name, samples.yellow_csv(ROWS, seed=5, start=datetime(2024, 5, 1)))
+    [run] = _wait_runs(stack, known, until=lambda: rows_of(bq, name) > 0)
+    assert run["state"] == "success"
+    assert rows_of(bq, name, generation) == ROWS
+    assert (name, generation, ROWS) in _ingest_log(bq)
+    fares = list(bq.query(f"SELECT count(*), countif(fare_amount IS NULL) FROM `{PROJECT}.{DATASET}.raw_data` "
+                          f"WHERE source_uri = 'gs://{BUCKET}/{name}'").result())[0]
+    assert tuple(fares) == (ROWS, 0)  # typed from the CSV's text, not dropped
+
+
+def test_a_manual_run_without_an_event_succeeds_and_one_naming_an_object_loads_it_once(stack, bq):
     known = _known(stack)
     total = _total_rows(bq)
     stack.cli("dags", "trigger", DAG_ID)
@@ -194,8 +204,12 @@ def test_a_manual_run_without_an_event_succeeds(stack, bq):
     assert run["state"] == "success"
     assert "manual-run" in _log_text(stack, run, "collect_objects")
     assert _total_rows(bq) == total
-    # With param object_name it loads that object (here one already loaded: nothing is added).
-    known = _known(stack)
-    stack.cli("dags", "trigger", DAG_ID, "--conf", json.dumps({"object_name": "landing/yellow_first.parquet"}))
-    [run] = _wait_runs(stack, known, run_type="manual")
-    assert run["state"] == "success" and _total_rows(bq) == total
+    # With param object_name it loads that object (outside landing/: no notification), once.
+    name = "manual/yellow_manual.parquet"
+    generation = upload(name, yellow_parquet(ROWS, seed=40))
+    for _ in range(2):
+        known = _known(stack)
+        stack.cli("dags", "trigger", DAG_ID, "--conf", json.dumps({"object_name": name}))
+        [run] = _wait_runs(stack, known, run_type="manual")
+        assert run["state"] == "success"
+        assert rows_of(bq, name, generation) == ROWS and _total_rows(bq) == total + ROWS

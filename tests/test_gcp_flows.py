@@ -9,7 +9,7 @@ import pytest
 
 from include.zoomcamp import config
 from include.zoomcamp.taxi.schemas import GREEN, YELLOW
-from tests.conftest import logical_dates, run_dag
+from tests.conftest import fresh_dag, logical_dates, run_dag
 from tests.fixtures.taxi import FileServer, taxi_csv_lines, write_taxi_gz
 
 ROWS = 2000
@@ -19,7 +19,7 @@ BUCKET = config.GCP_DEFAULTS[config.GCP_BUCKET_NAME_VAR]
 
 
 @pytest.fixture(scope="module")
-def bigquery():
+def bigquery(services):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery as bq
 
@@ -28,7 +28,7 @@ def bigquery():
 
 
 @pytest.fixture(scope="module")
-def storage():
+def storage(services):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage as gcs
 
@@ -113,10 +113,12 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
     assert _count(bigquery, schema.table) == ROWS
 
 
-@pytest.mark.parametrize(("month", "message"), [("01", "truncated"), ("02", "line 41: 14 fields")],
+@pytest.mark.parametrize(("month", "message", "retried"), [("01", "truncated", True),
+                                                  ("02", "line 41: 14 fields", False)],
                          ids=["truncated-gzip", "short-row"])
-def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, base_url,
-                                                  no_retries):
+def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, retried,
+                                                  quick_retries):
+    """A truncated download is retried (a fresh one may be whole), a malformed file fails at once."""
     from include.zoomcamp.gcp.taxi_tasks import extract_verify_upload
     from include.zoomcamp.taxi.source import TaxiMonth
 
@@ -125,11 +127,13 @@ def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, s
     with pytest.raises(Exception, match=message):
         extract_verify_upload(TaxiMonth("green", "2020", month), os.environ["AIRFLOW_VAR_TAXI_DATA_BASE_URL"],
                               BUCKET, config.GCP_CONN_ID)
-    dag = no_retries(dagbag.get_dag("08_gcp_taxi"))
+    dag = quick_retries(dagbag.get_dag("08_gcp_taxi"))
     run = run_dag(dag, run_conf={"taxi": "green", "year": "2020", "month": month})
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["extract_and_upload"] == "failed" and states["merge_new_rows"] != "success"
+    tries = run.get_task_instance("extract_and_upload").try_number
+    assert tries == (1 + dag.get_task("extract_and_upload").retries if retried else 1)
     assert _count(bigquery, "green_tripdata") == before
     assert storage.bucket(BUCKET).get_blob(f"green_tripdata_2020-{month}.csv") is None
 
@@ -157,10 +161,14 @@ def test_kv_rejects_bad_names_and_stores_nothing(dagbag, key, value, message):
 def test_kv_stores_the_four_values(dagbag):
     from airflow.models.variable import Variable
 
-    values = dict(config.GCP_DEFAULTS)
+    values = {**config.GCP_DEFAULTS, config.GCP_DATASET_VAR: "zoomcamp_kv_test"}
     run = run_dag(dagbag.get_dag("06_gcp_kv"), run_conf=values)
-    assert run.state == "success"
-    assert {key: Variable.get(key) for key in values} == values
+    try:
+        assert run.state == "success"
+        assert {key: Variable.get(key) for key in values} == values
+    finally:
+        for key in values:
+            Variable.delete(key)
 
 
 @pytest.mark.parametrize(("taxi", "hour"), [("green", 9), ("yellow", 10)])
@@ -171,3 +179,21 @@ def test_scheduled_twins_map_logical_dates_to_files(dagbag, taxi, hour):
     assert len(dates) == 31 and all(d.hour == hour and d.day == 1 for d in dates)
     assert [TaxiMonth.from_logical_date(taxi, d).file_name for d in (dates[0], dates[-1])] == [
         f"{taxi}_tripdata_2019-01.csv", f"{taxi}_tripdata_2021-07.csv"]
+
+
+@pytest.mark.parametrize(("schema", "hour"), [(GREEN, 9), (YELLOW, 10)], ids=["green", "yellow"])
+def test_a_scheduled_twin_loads_the_month_of_its_logical_date(bigquery, storage, schema, hour, monkeypatch):
+    """09's run of 2019-01-01 (as its backfill creates it) loads 2019-01, into a dataset of its own here."""
+    import pendulum
+
+    dataset = f"zoomcamp_09_{schema.taxi}"
+    monkeypatch.setenv(f"AIRFLOW_VAR_{config.GCP_DATASET_VAR}", dataset)
+    assert run_dag(fresh_dag("07_gcp_setup")).state == "success"
+    dag = fresh_dag(f"09_gcp_taxi_scheduled_{schema.taxi}")
+    run = run_dag(dag, logical_date=pendulum.datetime(2019, 1, 1, hour, tz="UTC"))
+    assert run.state == "success"
+    file_name = schema.file_name("2019", "01")
+    rows = list(bigquery.query(f"SELECT filename, count(*) FROM `{PROJECT}.{dataset}.{schema.table}` GROUP BY 1")
+                .result())
+    assert [tuple(r) for r in rows] == [(file_name, ROWS)]
+    bigquery.delete_dataset(f"{PROJECT}.{dataset}", delete_contents=True)

@@ -18,14 +18,14 @@ TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
-def publisher():
+def publisher(services):
     from google.cloud import pubsub_v1
 
     return pubsub_v1.PublisherClient()
 
 
 @pytest.fixture(scope="module")
-def subscriber():
+def subscriber(services):
     from google.cloud import pubsub_v1
 
     with pubsub_v1.SubscriberClient() as client:
@@ -40,7 +40,7 @@ def _storage_client():
 
 
 @pytest.fixture
-def storage():
+def storage(services):
     return _storage_client()
 
 

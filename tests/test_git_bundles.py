@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -65,26 +64,20 @@ def bundle_config(git_server) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def airflow_stack_env(bundle_config):
+def git_stack(services, bundle_config):
+    """An Airflow of its own (`make run-git`'s configuration), beside the session's shared stack."""
     connection = {"conn_type": "git", "login": TOKEN_USER, "password": TOKEN}
-    return {bundles.CONFIG_LIST_ENV: json.dumps(bundle_config),
-            "AIRFLOW_CONN_" + config.GIT_CONN_ID.upper(): json.dumps(connection)}
+    env = {bundles.CONFIG_LIST_ENV: json.dumps(bundle_config),
+           "AIRFLOW_CONN_" + config.GIT_CONN_ID.upper(): json.dumps(connection)}
+    with services.airflow_stack("airflow_git", services.root / "airflow-git.log", env, own_home_and_port=True) as stack:
+        for dag_id in ("git_dev_hello", "git_common_hello"):
+            stack.wait_for_dag(dag_id, timeout=300)
+        yield stack
 
 
 @pytest.fixture(scope="module")
-def stack(airflow_stack):
-    for dag_id in ("git_dev_hello", "git_common_hello"):
-        airflow_stack.wait_for_dag(dag_id, timeout=300)
-    return airflow_stack
-
-
-def wait_for(what: str, probe, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := probe()):
-            return value
-        time.sleep(1)
-    raise TimeoutError(f"{what} not seen within {timeout:.0f} s")
+def stack(git_stack):
+    return git_stack
 
 
 def dag_details(stack, dag_id: str) -> dict:
@@ -101,7 +94,7 @@ def test_token_lives_in_the_connection_not_the_config(bundle_config, stack, git_
     # The server refuses clients without the token: Airflow cloned with the connection's.
     assert git_server.seen["authorised"] > 0
     # Cloned with this stack's data (devstack's bundle storage path), no token in the clone's config.
-    storage = Path(os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"])
+    storage = Path(stack.env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH"])
     bare_config = (storage / "dev.testing" / "bare" / "config").read_text()
     assert git_server.url in bare_config and TOKEN not in bare_config
     assert dag_details(stack, "git_dev_hello")["bundle_name"] == "dev.testing"
@@ -121,8 +114,8 @@ def test_a_commit_adding_a_dag_shows_it_in_its_folders_bundle(stack, repo):
 def test_a_broken_dag_is_an_import_error_of_its_bundle_only(stack, repo):
     broken = dag_file("git_common_hello") + "\nraise RuntimeError('broken on purpose')\n"
     repo.commit({"common/common_hello.py": broken}, "Break the common DAG")
-    errors = wait_for("the common bundle's import error", lambda: [
-        e for e in import_errors(stack) if e["bundle_name"] == "common"])
+    errors = stack.wait_until(lambda: [e for e in import_errors(stack) if e["bundle_name"] == "common"], 120,
+                              "the common bundle's import error")
     assert [e["filename"] for e in errors] == ["common_hello.py"]
     assert "broken on purpose" in errors[0]["stack_trace"]
     assert not [e for e in import_errors(stack) if e["bundle_name"] in ("dev.testing", bundles.LOCAL_BUNDLE_NAME)]
@@ -140,8 +133,8 @@ def test_each_run_records_the_commit_of_the_code_it_ran(stack, repo):
                        "dev/dev_hello.py": dag_file("git_dev_hello", "from dev_release import CODE_VERSION")},
                       "dev_hello v2, its version in a module of the bundle")
     assert sha != first_sha
-    wait_for("dev_hello parsed at the new commit",
-             lambda: dag_details(stack, "git_dev_hello")["bundle_version"] == sha)
+    stack.wait_until(lambda: dag_details(stack, "git_dev_hello")["bundle_version"] == sha, 120,
+                     "dev_hello parsed at the new commit")
     run_id = stack.trigger("git_dev_hello")
     run = stack.wait_for_run("git_dev_hello", run_id)
     assert (run["state"], run["bundle_version"]) == ("success", sha)

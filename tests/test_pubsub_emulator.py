@@ -14,7 +14,7 @@ TIMEOUT = 10  # seconds, for every single call
 
 
 @pytest.fixture(scope="module")
-def publisher():
+def publisher(services):
     from google.cloud import pubsub_v1
 
     assert os.environ["PUBSUB_EMULATOR_HOST"].startswith("127.0.0.1:")
@@ -22,7 +22,7 @@ def publisher():
 
 
 @pytest.fixture(scope="module")
-def subscriber():
+def subscriber(services):
     from google.cloud import pubsub_v1
 
     with pubsub_v1.SubscriberClient() as client:

@@ -88,12 +88,12 @@ def expected(export):
 # --- what the DAG built ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def bq():
+def bq(services):
     return bigquery_client()
 
 
 @pytest.fixture(scope="module")
-def bucket(export):
+def bucket(export, services):
     client = storage_client()
     found = client.lookup_bucket(BUCKET) or client.create_bucket(BUCKET)
     found.blob(ecommerce.DATA_OBJECT).upload_from_string(export, content_type="text/csv")

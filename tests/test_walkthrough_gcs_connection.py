@@ -15,7 +15,7 @@ BUCKET = config.GCP_DEFAULTS[config.GCP_BUCKET_NAME_VAR]
 
 
 @pytest.fixture(scope="module")
-def storage():
+def storage(services):
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage as gcs
 

@@ -46,6 +46,7 @@ def expected_sample_data() -> list[tuple]:
     return rows
 
 
+@pytest.mark.virtualenv
 def test_python_data_processing_saves_the_sample_data_set(dagbag, storage):
     run = run_dag(dagbag.get_dag("python-data-processing"))
     assert run.state == "success"
@@ -146,13 +147,23 @@ JAVA_RUNS = {
 }
 
 
+def java_dags(monkeypatch, runner: str):
+    """The Java DAGs as parsed with ZOOMCAMP_JAVA_RUNNER=`runner` (the choice is made at parse time, so
+    these tests make it themselves: a Docker socket on the machine, as on GitHub's runners, changes nothing)."""
+    from tests.conftest import REPO_ROOT, ParsedDags
+
+    monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", runner)
+    return ParsedDags(REPO_ROOT / "dags" / "walkthrough_2_1_java.py")
+
+
+@pytest.mark.jdk
 @pytest.mark.parametrize("dag_id", JAVA_RUNS)
-def test_java_dag_runs_with_the_local_jdk(dagbag, dag_id):
+def test_java_dag_runs_with_the_local_jdk(monkeypatch, dag_id):
     from airflow.providers.standard.operators.bash import BashOperator
 
     task_id, expected = JAVA_RUNS[dag_id]
-    dag = dagbag.get_dag(dag_id)
-    assert isinstance(dag.get_task(task_id), BashOperator)  # no Docker engine here: the local runner
+    dag = java_dags(monkeypatch, "local").get_dag(dag_id)
+    assert isinstance(dag.get_task(task_id), BashOperator)
     run = run_dag(dag)
     assert run.state == "success"
     assert _xcom(run, task_id) == expected()
@@ -169,9 +180,10 @@ def path_without_java(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(bin_dir))
 
 
-def test_java_without_a_jdk_fails_at_once_saying_what_to_install(dagbag, path_without_java):
+def test_java_without_a_jdk_fails_at_once_saying_what_to_install(monkeypatch, path_without_java):
     from airflow.sdk.exceptions import AirflowFailException
 
+    dagbag = java_dags(monkeypatch, "local")
     task = dagbag.get_dag("java-hello-world").get_task("compile_and_run")
     with pytest.raises(AirflowFailException, match=r"javac, java not found on PATH: install a JDK 17 "
                                                    r"\(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless"):
@@ -224,6 +236,7 @@ def test_unknown_runner_setting_is_refused(monkeypatch):
         java_runner.runner()
 
 
+@pytest.mark.jdk
 @pytest.mark.parametrize("dag_id", JAVA_RUNS)
 def test_docker_runner_starts_the_program_in_its_image(monkeypatch, dag_id):
     """What the DockerOperator would run, run here by bash with the local JDK: the container's script

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from include.zoomcamp import config
 from include.zoomcamp.walkthrough import subflows
 from tests.fixtures.taxi import FileServer
 
@@ -46,11 +47,6 @@ def orders_site(tmp_path_factory):
         yield root, server.url
 
 
-@pytest.fixture(scope="module")
-def airflow_stack_env(orders_site):
-    return {"AIRFLOW_VAR_ORDERS_CSV_URL": f"{orders_site[1]}/orders.csv"}
-
-
 def test_aggregation(tmp_path):
     path = tmp_path / "orders.csv"
     path.write_text(orders_csv())
@@ -72,10 +68,11 @@ def test_missing_file_fails_at_once(orders_site):
 
 
 @pytest.fixture(scope="module")
-def stack(airflow_stack):
+def stack(airflow_stack, orders_site):
     for dag_id in (PARENT, CHILD):
         airflow_stack.wait_for_dag(dag_id)
-    return airflow_stack
+    with airflow_stack.variables({config.ORDERS_CSV_URL_VAR: f"{orders_site[1]}/orders.csv"}):
+        yield airflow_stack
 
 
 def test_parent_waits_for_the_child_and_logs_its_output(stack):

@@ -11,9 +11,6 @@ samples, nothing archived).
 from __future__ import annotations
 
 import io
-import time
-import urllib.error
-import uuid
 from collections import Counter
 from datetime import datetime
 
@@ -24,7 +21,7 @@ from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client,
 
 MAIN, SUBFLOW = "yellow_cab_main", "yellow_cab_subflow"
 PREFIX, ARCHIVE = "yellow-cab/", "yellow-cab-archive/"
-RUN_TIMEOUT = 900
+RUN_TIMEOUT = 300
 DETECTIONS = ("suspicious_trips", "short_trips", "long_trips", "invalid_location_trips")
 ZONE_COLUMNS = "pickup_borough, dropoff_zone"
 TRIP_COLUMNS = "source_uri, tpep_pickup_datetime, tpep_dropoff_datetime, PULocationID, DOLocationID, fare_amount"
@@ -45,19 +42,21 @@ def reset_yellow_cab(bq, bucket, *, all_rows: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def bq():
+def bq(services):
     client = bigquery_client()
     client.create_dataset(f"{PROJECT}.{DATASET}", exists_ok=True)
     return client
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def bucket(bq):
+    """Each test starts as walkthrough_setup leaves things (the samples under yellow-cab/, nothing archived,
+    an empty raw_data: the subflow reads all of it) and leaves them so, but for other sources' rows."""
     client = storage_client()
     if client.lookup_bucket(BUCKET) is None:
         client.create_bucket(BUCKET)
     gcs_bucket = client.bucket(BUCKET)
-    reset_yellow_cab(bq, gcs_bucket, all_rows=True)  # the subflow reads all of raw_data
+    reset_yellow_cab(bq, gcs_bucket, all_rows=True)
     samples.upload_samples(BUCKET)
     yield gcs_bucket
     reset_yellow_cab(bq, gcs_bucket, all_rows=False)
@@ -65,60 +64,20 @@ def bucket(bq):
 
 
 @pytest.fixture(scope="module")
-def stack(airflow_stack, bucket):
+def stack(airflow_stack):
     for dag_id in (MAIN, SUBFLOW):
         airflow_stack.wait_for_dag(dag_id)
     return airflow_stack
 
 
-def patient(call, attempts: int = 5):
-    """The API server answers slowly when the machine is busy: ask again after a timeout."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except (TimeoutError, urllib.error.URLError) as exc:
-            if isinstance(exc, urllib.error.HTTPError) or attempt == attempts - 1:
-                raise
-            time.sleep(5)
-
-
 def run(stack, dag_id: str) -> tuple[str, str]:
-    """Trigger a run (under an id of ours, so a timed-out request can be checked and repeated) and wait for it."""
-    run_id = f"manual__test_{uuid.uuid4().hex[:12]}"
-
-    def trigger():
-        try:
-            return stack.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": None})
-        except (TimeoutError, urllib.error.URLError) as exc:
-            if isinstance(exc, urllib.error.HTTPError):
-                raise
-            try:  # it may have been created before the answer timed out
-                return stack.api("GET", stack.run_path(dag_id, run_id))
-            except urllib.error.HTTPError:
-                raise exc from None
-
-    patient(trigger)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        state = patient(lambda: stack.api("GET", stack.run_path(dag_id, run_id)))["state"]
-        if state in ("success", "failed"):
-            return run_id, state
-        time.sleep(2)
-    raise TimeoutError(f"{dag_id} {run_id} not finished within {RUN_TIMEOUT} s; see {stack.log_path}")
+    """Trigger a run and wait for it; returns its id and final state."""
+    run_id = stack.trigger(dag_id)
+    return run_id, stack.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)["state"]
 
 
 def task_instances(stack, dag_id: str, run_id: str) -> list[dict]:
-    return stack.api("GET", f"{stack.run_path(dag_id, run_id)}/taskInstances?limit=200")["task_instances"]
-
-
-def mapped(stack, dag_id: str, run_id: str, task_id: str) -> dict[str, dict]:
-    """The task's mapped instances by their rendered name (the object)."""
-    return {ti["rendered_map_index"]: ti for ti in task_instances(stack, dag_id, run_id) if ti["task_id"] == task_id}
-
-
-def mapped_log(stack, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
-    content = stack.api("GET", f"{stack.run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/1?map_index={map_index}")
-    return "\n".join(e if isinstance(e, str) else str(e) for e in content["content"])
+    return stack.all_task_instances(dag_id, run_id)
 
 
 def names(bucket, prefix: str) -> set[str]:
@@ -227,7 +186,7 @@ def test_main_loads_runs_the_subflow_then_archives(stack, bucket, bq):
     child_run_id = stack.xcom(MAIN, run_id, "run_subflow", "trigger_run_id")
     child = stack.api("GET", stack.run_path(SUBFLOW, child_run_id))
     assert child["state"] == "success"
-    archived = mapped(stack, MAIN, run_id, "archive_file")
+    archived = stack.mapped(MAIN, run_id, "archive_file")
     assert set(archived) == set(objects)
     assert all(ti["start_date"] > child["end_date"] for ti in archived.values())  # only after the subflow
     assert names(bucket, PREFIX) == set()
@@ -254,6 +213,7 @@ def test_main_loads_runs_the_subflow_then_archives(stack, bucket, bq):
 
 
 def test_a_rerun_adds_nothing_and_the_subflow_rebuilds(stack, bucket, bq):
+    assert run(stack, MAIN)[1] == "success"
     counts = {name: scalar(bq, f"SELECT count(*) FROM {table(name)}")
               for name in ("raw_data", "trips_enriched", *DETECTIONS, "trips_curated")}
     run_id, state = run(stack, MAIN)
@@ -276,7 +236,8 @@ def test_a_failed_subflow_archives_nothing_and_a_broken_file_holds_back_only_its
     upload(truncated, yellow_parquet(200, seed=8, truncate=True))
     upload(not_parquet, b"VendorID,fare_amount\n1,12.5\n")
     broken = (truncated, not_parquet)
-    archived_before = names(bucket, ARCHIVE)
+    sample_files = names(bucket, PREFIX) - {good, *broken}
+    assert sample_files and names(bucket, ARCHIVE) == set()
     try:
         upload(samples.ZONES_OBJECT, b"LocationID,Borough,Zone,service_zone\nnot-a-number,Queens,Astoria,Boro Zone\n")
         try:
@@ -284,8 +245,8 @@ def test_a_failed_subflow_archives_nothing_and_a_broken_file_holds_back_only_its
         finally:
             upload(samples.ZONES_OBJECT, samples.zone_lookup_csv())
         assert state == "failed"
-        assert {n: ti["state"] for n, ti in mapped(stack, MAIN, run_id, "load_file").items()} == {
-            good: "success", truncated: "failed", not_parquet: "failed"}
+        assert {n: ti["state"] for n, ti in stack.mapped(MAIN, run_id, "load_file").items()} == {
+            **{n: "success" for n in sample_files}, good: "success", truncated: "failed", not_parquet: "failed"}
         tis = {ti["task_id"]: ti for ti in task_instances(stack, MAIN, run_id)}
         assert tis["run_subflow"]["state"] == "failed" and tis["run_subflow"]["try_number"] == 1  # not retried
         assert tis["archive_file"]["state"] == "upstream_failed"
@@ -293,22 +254,23 @@ def test_a_failed_subflow_archives_nothing_and_a_broken_file_holds_back_only_its
         child = stack.task_instances(SUBFLOW, child_run_id)
         assert child["load_zone_lookup"]["state"] == "failed" and child["load_zone_lookup"]["try_number"] == 1
         assert child["trips_enriched"]["state"] == "upstream_failed"
-        assert names(bucket, PREFIX) == {good, *broken} and names(bucket, ARCHIVE) == archived_before
+        assert names(bucket, PREFIX) == {*sample_files, good, *broken} and names(bucket, ARCHIVE) == set()
         assert raw_rows(bq, good) == 300  # in BigQuery, yet kept for the rerun
 
         run_id, state = run(stack, MAIN)
         assert state == "failed"
-        loads = mapped(stack, MAIN, run_id, "load_file")
-        assert {n: ti["state"] for n, ti in loads.items()} == {good: "success", truncated: "failed",
-                                                               not_parquet: "failed"}
+        loads = stack.mapped(MAIN, run_id, "load_file")
+        assert {n: ti["state"] for n, ti in loads.items()} == {
+            **{n: "success" for n in sample_files}, good: "success", truncated: "failed", not_parquet: "failed"}
         for name in broken:
             assert loads[name]["try_number"] == 1
-            assert f"gs://{BUCKET}/{name}#" in mapped_log(stack, MAIN, run_id, "load_file", loads[name]["map_index"])
+            log = stack.task_log(MAIN, run_id, "load_file", map_index=loads[name]["map_index"])
+            assert f"gs://{BUCKET}/{name}#" in log
         tis = {ti["task_id"]: ti["state"] for ti in task_instances(stack, MAIN, run_id)}
         assert tis["run_subflow"] == "success" and tis["all_files_loaded"] == "upstream_failed"
-        assert set(mapped(stack, MAIN, run_id, "archive_file")) == {good}
+        assert set(stack.mapped(MAIN, run_id, "archive_file")) == {*sample_files, good}
         assert names(bucket, PREFIX) == set(broken)
-        assert names(bucket, ARCHIVE) == archived_before | {ARCHIVE + "2025/yellow_tripdata_2025-02.parquet"}
+        assert names(bucket, ARCHIVE) == {ARCHIVE + n.removeprefix(PREFIX) for n in (*sample_files, good)}
         assert raw_rows(bq, good) == 300 and all(raw_rows(bq, name) == 0 for name in broken)
         assert scalar(bq, f"SELECT count(*) FROM {table('trips_enriched')}") == scalar(
             bq, f"SELECT count(*) FROM {table('raw_data')}")

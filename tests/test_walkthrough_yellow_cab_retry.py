@@ -59,7 +59,7 @@ def object_names(prefix: str = PREFIX) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def uploaded(tmp_path_factory):
+def uploaded(tmp_path_factory, services):
     """The three retry files and an empty one under PREFIX/data/ (and in a local directory), nothing else
     under PREFIX; returns file name -> (generation, local path)."""
     client, bq = storage_client(), bigquery_client()
@@ -77,7 +77,8 @@ def uploaded(tmp_path_factory):
     yield files
     for blob in client.list_blobs(BUCKET, prefix=PREFIX):
         blob.delete()
-    for table in (retry.CLEAN_TABLE, retry.REJECTED_TABLE):  # created by plant_leftover_rows
+    existing = {t.table_id for t in bq.list_tables(bq.create_dataset(f"{PROJECT}.{retry.DATASET}", exists_ok=True))}
+    for table in {retry.CLEAN_TABLE, retry.REJECTED_TABLE} & existing:  # created by plant_leftover_rows
         bq.query(f"DELETE FROM `{PROJECT}.{retry.DATASET}.{table}` "
                  f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}')").result()
 
@@ -125,26 +126,8 @@ def stack(airflow_stack):
     return airflow_stack
 
 
-def wait_for_run(stack, dag_id: str, run_id: str, timeout: float = 1800) -> dict:
-    """Like stack.wait_for_run, but an API answer slower than the client's timeout (a loaded machine:
-    the suite shares its cores) is asked again instead of failing the test."""
-    import time
-    import urllib.error
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            run = stack.api("GET", stack.run_path(dag_id, run_id))
-            if run["state"] in ("success", "failed"):
-                return run
-        except (TimeoutError, urllib.error.URLError):
-            pass
-        time.sleep(2)
-    raise TimeoutError(f"{dag_id} {run_id} not finished within {timeout:.0f} s\nsee {stack.log_path}")
-
-
 def mapped_states(stack, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
-    tis = stack.api("GET", f"{stack.run_path(dag_id, run_id)}/taskInstances?limit=200")["task_instances"]
+    tis = stack.all_task_instances(dag_id, run_id)
     return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
 
 
@@ -171,7 +154,7 @@ def first_run(stack, uploaded):
     plant_leftover_rows(bq, uploaded)
     assert {name for name, _ in rows_by_file(bq, retry.CLEAN_TABLE, "cleaning")} == {BROKEN, UNREADABLE}
     run_id = stack.trigger(MAIN, {"prefix": PREFIX})
-    return run_id, wait_for_run(stack, MAIN, run_id), bq
+    return run_id, stack.wait_for_run(MAIN, run_id), bq
 
 
 ROUTED = {f"archive/{GOOD}", f"archive/{DIRTY}", f"errors/{BROKEN}", f"errors/{UNREADABLE}"}
@@ -206,8 +189,7 @@ def test_good_and_dirty_files_are_archived_and_the_failed_ones_rolled_back(stack
         "load_staging": "failed", "run_subflow": "upstream_failed", "archive": "upstream_failed",
         "rollback": "success", "move_to_errors": "success", "drop_staging": "success"}
     # the unreadable file's subflow never ran: its leftover row left through the rollback
-    rolled_back = stack.api("GET", f"{stack.run_path(MAIN, run_id)}/taskInstances/process_file.rollback/"
-                                   f"xcomEntries/return_value?map_index={index[UNREADABLE]}")["value"]
+    rolled_back = stack.xcom(MAIN, run_id, "process_file.rollback", map_index=index[UNREADABLE])
     assert rolled_back == {retry.CLEAN_TABLE: 1, retry.REJECTED_TABLE: 0}
 
 
@@ -238,7 +220,7 @@ def test_a_rerun_with_nothing_new_adds_nothing(stack, uploaded, first_run):
     bq = bigquery_client()
     before = (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"), rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason"))
     run_id = stack.trigger(MAIN, {"prefix": PREFIX})
-    assert wait_for_run(stack, MAIN, run_id)["state"] == "success"
+    assert stack.wait_for_run(MAIN, run_id)["state"] == "success"
     assert stack.xcom(MAIN, run_id, "list_files") == []
     assert (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"),
             rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason")) == before

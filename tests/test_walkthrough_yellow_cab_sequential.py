@@ -8,7 +8,7 @@ import io
 import pytest
 
 from include.zoomcamp.walkthrough import samples
-from tests.conftest import run_dag
+from tests.conftest import fresh_dag, run_dag
 from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, storage_client, upload, yellow_parquet
 
 SETUP = "walkthrough_setup"
@@ -19,12 +19,12 @@ LATE = "yellow-cab/2025/yellow_tripdata_2025-01.parquet"  # a file added after t
 
 
 @pytest.fixture(scope="module")
-def bq():
+def bq(services):
     return bigquery_client()
 
 
 @pytest.fixture(scope="module")
-def bucket():
+def bucket(services):
     client = storage_client()
     if client.lookup_bucket(BUCKET) is not None:
         for blob in client.list_blobs(BUCKET, prefix=samples.YELLOW_PREFIX):
@@ -44,6 +44,22 @@ def loaded_rows(bq) -> dict[str, int]:
     sql = (f"SELECT source_uri, count(*) FROM `{PROJECT}.{DATASET}.raw_data` "
            f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{samples.YELLOW_PREFIX}') GROUP BY 1")
     return {uri.removeprefix(f"gs://{BUCKET}/"): n for uri, n in bq.query(sql).result()}
+
+
+def test_setup_without_samples_creates_the_bucket_and_datasets_and_uploads_nothing(bq, monkeypatch):
+    """What a learner on GCP runs before uploading TLC's own files (param upload_samples=false)."""
+    from include.zoomcamp import config
+
+    empty_bucket = "zoomcamp-setup-without-samples"
+    monkeypatch.setenv(f"AIRFLOW_VAR_{config.GCP_BUCKET_NAME_VAR}", empty_bucket)
+    run = run_dag(fresh_dag(SETUP), run_conf={"upload_samples": False})
+    assert run.state == "success"
+    assert run.get_task_instance("upload_samples").xcom_pull(task_ids="upload_samples") == {}
+    client = storage_client()
+    assert client.lookup_bucket(empty_bucket) is not None
+    assert list(client.list_blobs(empty_bucket)) == []
+    assert {d.dataset_id for d in bq.list_datasets(PROJECT)} >= DATASETS
+    client.bucket(empty_bucket).delete()
 
 
 def test_setup_twice_creates_everything_and_uploads_the_samples_once(dagbag, bucket, bq):
