@@ -76,11 +76,13 @@ os.dup2(2, 1)
 WORK = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
         "socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "socket.sendmsg"}
 ran = []
-def from_draft():
+def from_draft():  # the draft's own code, not a module it imports doing its own import-time setup
     frame = sys._getframe(1).f_back
     while frame is not None:
         if frame.f_code.co_filename == draft:
             return True
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
         frame = frame.f_back
     return False
 def audit(event, args):
