@@ -10,9 +10,9 @@ Inside the sandbox:
 - an empty environment but for what the caller sets (HOME and TMPDIR are `/tmp`);
 - rlimits set by `prlimit` before bwrap starts, inherited by every process inside (address space, CPU
   seconds, processes, file size, open files, no core dumps), a size limit on `/tmp`, and a wall-clock
-  limit after which bwrap's process group is killed: `--die-with-parent` and the end of the PID
-  namespace take every process inside with it. When the sandboxed program ends, its namespace ends
-  too, so nothing it started outlives it.
+  limit after which the sandbox's init is killed (the kernel ends its whole PID namespace), then bwrap's
+  process group; `--die-with-parent` does the same when the caller dies. When the sandboxed program
+  ends, its namespace ends too, so nothing it started outlives it.
 
 Input goes in on stdin, results come back on stdout; neither passes through a file the sandbox can reach.
 """
