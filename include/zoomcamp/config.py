@@ -117,6 +117,9 @@ AIRFLOW_API_CONN_ID = "airflow_api"
 # AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
 COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
 DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
+# The bubblewrap command the copilot imports drafts with (a name on PATH or a path; `bwrap` unless set).
+# Not found, or unable to create its namespaces here: drafts are checked statically, not imported.
+COPILOT_BWRAP_ENV = "ZOOMCAMP_COPILOT_BWRAP"
 
 # Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
 # ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
