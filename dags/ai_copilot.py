@@ -16,7 +16,7 @@ from include.zoomcamp import config, templates
 from include.zoomcamp.ai.copilot import drafting
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
-DRAFTS_DIR = templates.variable(config.COPILOT_DRAFTS_DIR_VAR, config.DEFAULT_COPILOT_DRAFTS_DIR)
+DRAFTS_DIR = templates.variable(config.COPILOT_DRAFTS_DIR_VAR, config.default_copilot_drafts_dir())
 
 with DAG(
     dag_id="ai_copilot",

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import airflow, bundles, procs, settings
+from devstack import airflow, bundles, private, procs, settings
 from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
 
@@ -21,6 +21,9 @@ PORTS = (
     ("gcs_port", "ZOOMCAMP_GCS_PORT", 9023),
     ("bq_port", "ZOOMCAMP_BQ_PORT", 9050),
     ("bq_grpc_port", "ZOOMCAMP_BQ_GRPC_PORT", 9060),
+    # Airflow's log servers (devstack.log_server): the worker's and the triggerer's, Airflow's default ports.
+    ("worker_log_port", "ZOOMCAMP_WORKER_LOG_PORT", 8793),
+    ("trigger_log_port", "ZOOMCAMP_TRIGGER_LOG_PORT", 8794),
 )
 
 
@@ -55,7 +58,7 @@ def _services(root: Path, ports: dict[str, int]):
 
 def start_services(root: Path) -> dict[str, str]:
     """Start (or reuse) the services under `root`; return the environment Airflow needs."""
-    root.mkdir(parents=True, exist_ok=True)
+    private.private_dir(root)
     ports = _ports(root)
     postgres, pubsub, gcs, bigquery = _services(root, ports)
     _state_path(root).write_text(json.dumps(ports))
@@ -63,8 +66,8 @@ def start_services(root: Path) -> dict[str, str]:
     pubsub.start()
     gcs.start()
     bigquery.start()
-    return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url,
-                                        pubsub_host=pubsub.host)
+    return settings.airflow_environment(root, ports, postgres.metadata_uri("postgresql+psycopg"), gcs.url,
+                                        bigquery.url, pubsub.host)
 
 
 def git_bundle_environment() -> dict[str, str]:
@@ -128,7 +131,7 @@ def run_airflow(root: Path) -> int:
     if git_env:
         print("DAG bundles:", bundles.describe(git_env))
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
-          f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
+          f"the api-server and kept in {env['AIRFLOW_HOME']}/{settings.PASSWORDS_FILE})")
     proc = None
     try:
         print("Migrating Airflow's metadata database and creating the taxi_loads pool...")

@@ -27,7 +27,12 @@ DEFAULT_DOCKERHUB_API_URL = "https://hub.docker.com/v2/repositories/kestra/kestr
 PRODUCTS_URL_VAR = "products_url"
 DEFAULT_PRODUCTS_URL = "https://dummyjson.com/products"
 RESULTS_DIR_VAR = "zoomcamp_results_dir"
-DEFAULT_RESULTS_DIR = "/tmp/zoomcamp-results"
+
+
+def default_results_dir() -> str:
+    """Under the data dir, as the other files the DAGs keep (not a /tmp path other users can read or take)."""
+    return str(data_dir() / "results")
+
 
 # Taxi loads (flows 04/05) share one pool, so backfills and manual runs together never load more
 # months at once than the machine gains from. Two slots on a 2-core laptop (bench/backfill.py);
@@ -116,10 +121,14 @@ AIRFLOW_API_CONN_ID = "airflow_api"
 
 # AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
 COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
-DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
 # The bubblewrap command the copilot imports drafts with (a name on PATH or a path; `bwrap` unless set).
 # Not found, or unable to create its namespaces here: drafts are checked statically, not imported.
 COPILOT_BWRAP_ENV = "ZOOMCAMP_COPILOT_BWRAP"
+
+
+def default_copilot_drafts_dir() -> str:
+    return str(data_dir() / "copilot-drafts")
+
 
 # Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
 # ObjectStoragePath base, `file://` under the project's data dir by default (devstack's
