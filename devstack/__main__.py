@@ -87,6 +87,8 @@ def prepare_gcp(env: dict[str, str], gcp_config: gcp.GcpSettings, removed: list[
     printed (credentials' source and identity, never the key; a warning when none are usable)."""
     if not gcp_config.real:
         print(gcp.EMULATOR_MODE_LINE, flush=True)
+        if removed:
+            print(gcp.ignored_line(removed), flush=True)
         return
     found = gcp.prepare_connection(env)
     values = gcp.resolve_values(gcp_config, found.get("project", ""))
@@ -157,8 +159,8 @@ def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None) -> int:
         return 1
     stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
     procs.record_launcher(root)
-    # real mode: Airflow's processes (which inherit this environment) must not reach an emulator
-    removed = gcp.clean_inherited(os.environ) if gcp_config.real else []
+    # Airflow's processes inherit this environment: nothing of the other mode's
+    removed = gcp.clean_inherited(os.environ, gcp_config.mode)
     env = {**start_services(root, gcp_config.mode), **git_env}
     settings.write_env_file(env)
     print(services_line(env))
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         gcp_config = gcp_settings(args.gcp)
         if procs.live_launcher(root) is None:  # never the processes of a `make run` still serving root
             stop_leftovers(root)
-        removed = gcp.clean_inherited(os.environ) if gcp_config.real else []
+        removed = gcp.clean_inherited(os.environ, gcp_config.mode)
         env = {**start_services(root, gcp_config.mode), **git_env}
         airflow.prepare_metadata(env)
         prepare_gcp(env, gcp_config, removed)

@@ -165,10 +165,20 @@ def real_environment(values: Mapping[str, str]) -> dict[str, str]:
     return {f"AIRFLOW_VAR_{key}": value for key, value in values.items() if value}
 
 
-def clean_inherited(environ: MutableMapping[str, str]) -> list[str]:
-    """Real mode: remove from `environ` what would send Airflow's Google clients to emulators — every
-    *_EMULATOR_HOST, and devstack's anonymous connection (a shell that sourced an emulator-mode .env)."""
-    removed = [name for name in environ if name.endswith("_EMULATOR_HOST")]
+def clean_inherited(environ: MutableMapping[str, str], mode: str = config.GCP_REAL) -> list[str]:
+    """Remove from `environ` (inherited by Airflow's processes) what the other mode's .env would have left in a
+    shell that sourced it. Real mode: every *_EMULATOR_HOST, what emulator mode sets, and devstack's anonymous
+    connection (not a connection of your own). Emulators: the AIRFLOW_VAR_GCP_* of real mode, which would
+    send the DAGs to your project's names on the emulators."""
+    from devstack.settings import emulator_environment
+
+    if mode == config.GCP_EMULATORS:
+        removed = [name for name in environ if name in {f"AIRFLOW_VAR_{key}" for key in VALUE_KEYS}]
+        for name in removed:
+            environ.pop(name)
+        return removed
+    emulator_only = set(emulator_environment("", "", "")) - {ANONYMOUS_CONN_ENV}
+    removed = [name for name in environ if name.endswith("_EMULATOR_HOST") or name in emulator_only]
     conn = environ.get(ANONYMOUS_CONN_ENV, "")
     try:
         anonymous = json.loads(conn).get("extra", {}).get("is_anonymous") is True if conn.startswith("{") else False
@@ -210,7 +220,7 @@ def real_mode_report(settings: GcpSettings, values: Mapping[str, str], credentia
     lines = [f"GCP: real — your project, no emulators ({describe_values(values, settings)}; "
              f"{settings_path()}, docs/gcp.md)"]
     if removed:
-        lines.append(f"GCP: ignored {', '.join(sorted(removed))} from the environment of `make run` (emulators only)")
+        lines.append(ignored_line(removed))
     if credentials.get("created"):
         lines.append(f"GCP: created connection {config.GCP_CONN_ID!r} without a key (none existed): it uses "
                      "GOOGLE_APPLICATION_CREDENTIALS or Application Default Credentials")
@@ -223,6 +233,10 @@ def real_mode_report(settings: GcpSettings, values: Mapping[str, str], credentia
     if not values[config.GCP_PROJECT_ID_VAR]:
         lines.append(f"WARNING: no GCP project: set GCP_PROJECT_ID in {settings_path()} and restart `make run`")
     return lines
+
+
+def ignored_line(removed: list[str]) -> str:
+    return f"GCP: ignored {', '.join(sorted(removed))} from the environment of `make run` (the other mode's)"
 
 
 EMULATOR_MODE_LINE = ("GCP: emulators (offline). Your own project: `make run GCP=real` "

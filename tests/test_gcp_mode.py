@@ -100,13 +100,24 @@ def test_real_mode_environment_has_no_emulator_and_no_google_connection(tmp_path
 def test_real_mode_removes_inherited_emulator_hosts_and_the_anonymous_connection_only():
     anonymous = json.dumps({"conn_type": "google_cloud_platform", "extra": {"is_anonymous": True}})
     environ = {"STORAGE_EMULATOR_HOST": "http://x", "PUBSUB_EMULATOR_HOST": "h:1", "FIRESTORE_EMULATOR_HOST": "h:2",
-               "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": anonymous, "HOME": "/home/me"}
-    assert sorted(gcp.clean_inherited(environ)) == ["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", "FIRESTORE_EMULATOR_HOST",
-                                                    "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"]
+               "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false", "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": anonymous,
+               "HOME": "/home/me"}
+    assert sorted(gcp.clean_inherited(environ)) == [
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT", "FIRESTORE_EMULATOR_HOST", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT",
+        "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"]
     assert environ == {"HOME": "/home/me"}
     own = json.dumps({"conn_type": "google_cloud_platform", "extra": {"key_path": "/keys/sa.json"}})
-    environ = {"AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": own}
-    assert gcp.clean_inherited(environ) == [] and environ == {"AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": own}
+    environ = {"AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": own, "AIRFLOW_VAR_GCP_PROJECT_ID": PROJECT}
+    assert gcp.clean_inherited(environ) == [] and environ == {"AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": own,
+                                                              "AIRFLOW_VAR_GCP_PROJECT_ID": PROJECT}
+
+
+def test_emulator_mode_removes_inherited_real_mode_values_only():
+    environ = {"AIRFLOW_VAR_GCP_PROJECT_ID": PROJECT, "AIRFLOW_VAR_GCP_BUCKET_NAME": "b-1",
+               "AIRFLOW_VAR_TAXI_DATA_BASE_URL": "http://mirror", "STORAGE_EMULATOR_HOST": "http://x"}
+    assert sorted(gcp.clean_inherited(environ, "emulators")) == ["AIRFLOW_VAR_GCP_BUCKET_NAME",
+                                                                  "AIRFLOW_VAR_GCP_PROJECT_ID"]
+    assert environ == {"AIRFLOW_VAR_TAXI_DATA_BASE_URL": "http://mirror", "STORAGE_EMULATOR_HOST": "http://x"}
 
 
 def test_parse_time_values_are_the_environment_form_of_the_variables(monkeypatch):
@@ -200,7 +211,7 @@ def test_make_run_report_shows_identity_never_the_key_and_warns_without_credenti
     lines = gcp.real_mode_report(settings, values, ok, ["STORAGE_EMULATOR_HOST"])
     assert lines[0].startswith("GCP: real") and f"GCP_PROJECT_ID={PROJECT}" in lines[0]
     assert "GCP_BUCKET_NAME=my-project-123-zoomcamp (default)" in lines[0]
-    assert "ignored STORAGE_EMULATOR_HOST" in lines[1]
+    assert lines[1] == "GCP: ignored STORAGE_EMULATOR_HOST from the environment of `make run` (the other mode's)"
     assert lines[2] == f"GCP credentials: GOOGLE_APPLICATION_CREDENTIALS /k.json: service account {EMAIL}"
     none = {"source": "none", "usable": False, "problem": "connection 'google_cloud_default' has no key, ..."}
     [*_, warning] = gcp.real_mode_report(settings, values, {**none, "created": True}, [])

@@ -117,6 +117,7 @@ def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, 
         {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
         {"name": "gcp-probe", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
          "kwargs": {"path": str(probe)}}])
+    (tmp_path / "home").mkdir()  # a home without gcloud's Application Default Credentials
     env = devstack_env(tmp_path, AIRFLOW_VAR_TAXI_DATA_BASE_URL=taxi_site, HOME=str(tmp_path / "home"),
                        AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST=bundles)
     data, settings_file = tmp_path / "data", tmp_path / "zoomcamp.env"
@@ -136,13 +137,14 @@ def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, 
 
         # 2. real GCP: no emulator, no usable credentials at first, then a key set through the REST API
         settings_file.write_text(f"GCP_PROJECT_ID={PROJECT}\n")
-        real_env = {**env, "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9"}  # left in the shell by `. .env`
+        # left in the shell by `set -a; . ./.env` of an emulator-mode start
+        real_env = {**env, "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
         with RefusingTokenEndpoint() as token_endpoint, \
                 DevstackRun(real_env, tmp_path / "real.log", "--gcp", "real") as stack:
             output = stack.output()
             assert f"GCP: real — your project, no emulators (GCP_PROJECT_ID={PROJECT}, " in output
             assert f"GCP_BUCKET_NAME={PROJECT}-zoomcamp (default)" in output
-            assert "ignored STORAGE_EMULATOR_HOST from the environment" in output
+            assert "ignored GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT, STORAGE_EMULATOR_HOST from the environment" in output
             assert "created connection 'google_cloud_default' without a key" in output
             assert f"WARNING: No usable GCP credentials for project {PROJECT} through connection" in output
             assert "ZOOMCAMP_GCP=real" in settings_file.read_text()
@@ -157,6 +159,9 @@ def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, 
                 "ZOOMCAMP_GCP": "real", "AIRFLOW_VAR_GCP_PROJECT_ID": PROJECT,
                 "AIRFLOW_VAR_GCP_LOCATION": "europe-west2", "AIRFLOW_VAR_GCP_BUCKET_NAME": f"{PROJECT}-zoomcamp",
                 "AIRFLOW_VAR_GCP_DATASET": "zoomcamp"}
+
+            shown = stack.api("GET", "/zoomcamp-dashboard/api/summary?days=1")["gcp"]
+            assert shown == {"mode": "real", "project": PROJECT}  # the dashboard shows the mode
 
             log = _fails_fast(stack, "gcp-connection-test", "write_hello")
             assert f"No usable GCP credentials for project {PROJECT} through connection 'google_cloud_default'" in log
