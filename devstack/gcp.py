@@ -97,7 +97,8 @@ def parse_settings(text: str, name: str = "zoomcamp.env") -> GcpSettings:
             raise SettingsError(f"{name} line {number}: unknown setting {key!r}; the settings are "
                                 f"{', '.join((MODE_KEY, *VALUE_KEYS))} (docs/gcp.md)")
         if key == MODE_KEY:
-            check_mode(value, f"{name} line {number}: {MODE_KEY}")
+            if value:  # empty: the default
+                check_mode(value, f"{name} line {number}: {MODE_KEY}")
         elif value:
             try:
                 VALIDATORS[key](value)
