@@ -36,12 +36,14 @@ def google_connection() -> dict:
 
 
 def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: str, gcs_url: str = "",
-                        bigquery_url: str = "", pubsub_host: str = "") -> dict[str, str]:
+                        bigquery_url: str = "", pubsub_host: str = "",
+                        gcp_mode: str = config.GCP_EMULATORS) -> dict[str, str]:
     """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*), for the services under `root` on
     `ports` (devstack.__main__.PORTS' keys); `metadata_db_uri`: Airflow's metadata database (SQLAlchemy URL).
 
     No AIRFLOW_VAR_*: an environment Variable would hide the value a user sets in the UI; every
-    Variable's default lives in the code that reads it.
+    Variable's default lives in the code that reads it. (Real GCP mode adds the course's four values
+    from zoomcamp.env on purpose: devstack/gcp.py.) The emulators' variables only in emulator mode.
     """
     pg_port, api_port = ports["pg_port"], ports["api_port"]
     env = {
@@ -67,6 +69,21 @@ def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: s
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["trigger_log_port"]),
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devstack.settings.loopback_hostname",
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
+        config.GCP_MODE_ENV: gcp_mode,
+        config.DATA_DIR_ENV: str(root),
+        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
+        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
+        "ZOOMCAMP_PG_PORT": str(pg_port),
+    }
+    if gcp_mode == config.GCP_EMULATORS:
+        env.update(emulator_environment(gcs_url, bigquery_url, pubsub_host))
+    return env
+
+
+def emulator_environment(gcs_url: str, bigquery_url: str, pubsub_host: str = "") -> dict[str, str]:
+    env = {
         "AIRFLOW_CONN_" + config.GCP_CONN_ID.upper(): json.dumps(google_connection()),
         # Read by Google's own clients (storage, bigquery; pubsub below), so any tool reaches the emulators.
         # GCP_* Variables are deliberately not set here: environment Variables would hide the
@@ -76,12 +93,6 @@ def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: s
         # STORAGE_EMULATOR_HOST, for each bucket's layout: ~1 min of retries per file opened, offline.
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
-        config.DATA_DIR_ENV: str(root),
-        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
-        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
-        "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:
         # host:port without a scheme, as Google's Pub/Sub clients (and the triggerer's hook) expect.

@@ -96,7 +96,8 @@ def _devstack_env(tmp_path) -> dict[str, str]:
     session_keys = ("AIRFLOW", "ZOOMCAMP_", "STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(session_keys)}
     env.update({name: "0" for _, name, _ in PORTS})
-    env.update(ZOOMCAMP_DATA_DIR=str(tmp_path / "data"), ZOOMCAMP_ENV_FILE=str(tmp_path / ".env"))
+    env.update(ZOOMCAMP_DATA_DIR=str(tmp_path / "data"), ZOOMCAMP_ENV_FILE=str(tmp_path / ".env"),
+               ZOOMCAMP_SETTINGS_FILE=str(tmp_path / "zoomcamp.env"))
     return env
 
 

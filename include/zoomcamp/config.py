@@ -83,18 +83,31 @@ YELLOW_CAB_DATASET = "YellowCab"
 EVENT_TOPIC = "file-upload-events"
 EVENT_SUBSCRIPTION = "file-upload-sub"
 EVENT_PREFIX = "landing/"
-# An AssetWatcher's trigger and its asset's URI are built at parse time, where Variables must not be
-# read: project and bucket come from these environment variables, else from GCP_DEFAULTS.
-EVENT_PROJECT_ENV = "ZOOMCAMP_GCP_PROJECT_ID"
-EVENT_BUCKET_ENV = "ZOOMCAMP_GCP_BUCKET_NAME"
+
+# Which GCP the DAGs talk to (`make run GCP=emulators|real`, docs/gcp.md): devstack hands the mode to
+# Airflow's processes in this variable; without it, the emulators when STORAGE_EMULATOR_HOST is set.
+GCP_MODE_ENV = "ZOOMCAMP_GCP"
+GCP_EMULATORS = "emulators"
+GCP_REAL = "real"
+GCP_MODES = (GCP_EMULATORS, GCP_REAL)
 
 
-def event_project() -> str:
-    return os.environ.get(EVENT_PROJECT_ENV) or GCP_DEFAULTS[GCP_PROJECT_ID_VAR]
+def gcp_mode() -> str:
+    mode = os.environ.get(GCP_MODE_ENV, "").strip()
+    if mode in GCP_MODES:
+        return mode
+    return GCP_EMULATORS if os.environ.get("STORAGE_EMULATOR_HOST") else GCP_REAL
 
 
-def event_bucket() -> str:
-    return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+def gcp_value(key: str) -> str:
+    """A course key/value as known without the metadata database, at parse time: the environment form
+    of the Variable (AIRFLOW_VAR_<KEY>, which devstack sets in real mode from zoomcamp.env, and which
+    Airflow reads before the Variables stored in its database), else the emulators' default.
+
+    Parse-time code (an AssetWatcher's trigger, an asset's URI) must use this, never Variable.get.
+    """
+    return os.environ.get(f"AIRFLOW_VAR_{key.upper()}") or GCP_DEFAULTS[key]
+
 
 # AI with Gemini (course 2.5, flows 10/11, the copilot; walkthrough 4_1): one connection holds the API
 # key (password), the models (extra) and an optional host (the API's base URL: a proxy or a stand-in).
