@@ -18,13 +18,17 @@ $(STAMP): requirements.txt requirements-local.txt constraints.txt
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-local.txt -c constraints.txt
 	touch $(STAMP)
 
-## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
-run: $(STAMP)
-	$(BIN)/python -m devstack run
+# GCP=emulators|real: which GCP the DAGs use (docs/gcp.md); remembered in zoomcamp.env for later runs.
+GCP_FLAG = $(if $(GCP),--gcp $(GCP))
 
-## services: start only the embedded services in the background and write .env
+## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
+##   make run GCP=real: against your own GCP project (no emulators); make run GCP=emulators: back (docs/gcp.md)
+run: $(STAMP)
+	$(BIN)/python -m devstack run $(GCP_FLAG)
+
+## services: start only the embedded services in the background and write .env (GCP= as for run)
 services: $(STAMP)
-	$(BIN)/python -m devstack services
+	$(BIN)/python -m devstack services $(GCP_FLAG)
 
 ## stop: stop the embedded services
 stop: $(STAMP)

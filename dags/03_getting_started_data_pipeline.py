@@ -12,7 +12,7 @@ from include.zoomcamp import config, products, templates
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
 
 PRODUCTS_URL = templates.variable(config.PRODUCTS_URL_VAR, config.DEFAULT_PRODUCTS_URL)
-RESULTS_DIR = templates.variable(config.RESULTS_DIR_VAR, config.DEFAULT_RESULTS_DIR)
+RESULTS_DIR = templates.variable(config.RESULTS_DIR_VAR, config.default_results_dir())
 
 with DAG(
     dag_id="03_getting_started_data_pipeline",

@@ -3,8 +3,13 @@
 Stores `GCP_PROJECT_ID`, `GCP_LOCATION`, `GCP_BUCKET_NAME` and `GCP_DATASET` from the trigger
 form, after checking each against GCP's naming rules (a clear error names the rule broken; the
 task fails at once, while a failure to store is retried).
-The defaults fit the local emulators. The service-account key is never a Variable: it belongs in
-the `google_cloud_default` connection or a secrets backend (the course's `GCP_CREDS` secret).
+The form shows the values in use: on the emulators their defaults, in real GCP mode those of
+zoomcamp.env, which `make run GCP=real` hands to Airflow as AIRFLOW_VAR_GCP_* — environment
+Variables, read before the stored ones. A value set in the environment cannot be changed here: the
+same value is accepted (nothing to store), another fails at once naming the file to edit
+(docs/gcp.md#one-place-for-project-bucket-and-dataset). The service-account key is never a
+Variable: it belongs in the `google_cloud_default` connection or a secrets backend (the course's
+`GCP_CREDS` secret).
 """
 from airflow.sdk import DAG, Param, Variable, task
 
@@ -22,7 +27,7 @@ VALIDATORS = {
 with DAG(
     dag_id="06_gcp_kv",
     schedule=None,
-    params={key: Param(default, type="string", title=key) for key, default in config.GCP_DEFAULTS.items()},
+    params={key: Param(config.gcp_value(key), type="string", title=key) for key in config.GCP_DEFAULTS},
     default_args=RETRY_DEFAULT_ARGS,
     tags=[config.TAG],
     doc_md=__doc__,
@@ -30,14 +35,27 @@ with DAG(
 
     @task
     def store_key_values(params=None) -> dict:
+        import os
+
         from airflow.sdk.exceptions import AirflowFailException
 
         try:
             values = {key: validate(str(params[key]).strip()) for key, validate in VALIDATORS.items()}
         except naming.InvalidGcpName as exc:
             raise AirflowFailException(str(exc)) from None  # a retry would store nothing either
+        in_environment = {key: os.environ[f"AIRFLOW_VAR_{key}"] for key in values if f"AIRFLOW_VAR_{key}" in os.environ}
+        if differing := {key: value for key, value in values.items() if key in in_environment
+                         and in_environment[key] != value}:
+            raise AirflowFailException(
+                "; ".join(f"{key} is {in_environment[key]!r} in Airflow's environment (AIRFLOW_VAR_{key}), which "
+                          f"a stored Variable cannot change (asked: {value!r})" for key, value in differing.items())
+                + ". In real GCP mode these come from zoomcamp.env: edit it there and restart `make run` "
+                  "(docs/gcp.md#one-place-for-project-bucket-and-dataset).")
         for key, value in values.items():  # all validated before the first is stored
-            Variable.set(key, value)
+            if key in in_environment:
+                print(f"{key} = {value!r}: already set in Airflow's environment, not stored")
+            else:
+                Variable.set(key, value)
         return values
 
     store_key_values()

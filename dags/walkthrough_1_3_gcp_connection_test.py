@@ -3,13 +3,14 @@
 Writes `test/hello.txt` ("Hello from Airflow! GCP connection works!") to bucket `GCP_BUCKET_NAME`
 (Variable set by 06_gcp_kv) through connection `google_cloud_default`, reads it back and checks
 the text. A missing bucket, an undefined connection or unusable/insufficient credentials fail at
-once with a message naming the bucket and the connection; other errors are retried.
+once with a message naming the bucket and the connection (in real GCP mode, missing or refused
+credentials fail before the write, naming the three ways to give them); other errors are retried.
 Check by hand too: `gsutil cat gs://<bucket>/test/hello.txt`.
 """
 from airflow.sdk import DAG, task
 
 from include.zoomcamp import config
-from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
+from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 from include.zoomcamp.walkthrough import gcs_connection
 
@@ -18,7 +19,7 @@ GCP_CONN_ID = config.GCP_CONN_ID
 with DAG(
     dag_id="gcp-connection-test",
     schedule=None,
-    default_args=RETRY_DEFAULT_ARGS,
+    default_args=GCP_DEFAULT_ARGS,
     tags=[config.WALKTHROUGH_TAG, config.DEV_TESTING_NAMESPACE],
     doc_md=__doc__,
 ):

@@ -29,6 +29,7 @@ from airflow.sdk import DAG, TriggerRule, task
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
+from include.zoomcamp.gcp.errors import GcpRetryPolicy
 from include.zoomcamp.walkthrough import samples, subflows, yellow_cab
 from include.zoomcamp.walkthrough import yellow_cab_quality as quality
 
@@ -44,7 +45,7 @@ with DAG(
     dag_id=SUBFLOW_DAG_ID,
     schedule=None,
     max_active_runs=1,  # two runs would replace the same tables at once
-    default_args={**GCP_DEFAULT_ARGS, "retry_policy": quality.FAIL_WHEN_BIGQUERY_REFUSES},
+    default_args={**GCP_DEFAULT_ARGS, "retry_policy": GcpRetryPolicy(then=quality.FAIL_WHEN_BIGQUERY_REFUSES)},
     tags=TAGS,
     doc_md=__doc__,
 ):

@@ -13,18 +13,22 @@ with raw_data unchanged; clear the failed task (or the run) to retry: the run ke
 A manual run has no events: it logs the `manual-run` defaults and loads the object named in param
 `object_name` (e.g. `landing/yellow_tripdata_2024-01.parquet`), if any. Runs go one at a time.
 
-Project and bucket are read at parse time from the environment (`ZOOMCAMP_GCP_PROJECT_ID`,
-`ZOOMCAMP_GCP_BUCKET_NAME`), else the GCP defaults — not from Variables: the watcher's trigger and
-the asset's URI are built when the file is parsed. Connection `google_cloud_default`.
+Project and bucket are fixed when the file is parsed — the watcher's trigger and the asset's URI are
+built then, where Variables must not be read: from the environment form of the Variables
+(`AIRFLOW_VAR_GCP_PROJECT_ID`, `AIRFLOW_VAR_GCP_BUCKET_NAME`; `make run GCP=real` sets them from
+zoomcamp.env), else the emulators' defaults. Each task first checks that the Variables the other DAGs
+read still say the same, and fails naming both when not (docs/gcp.md). Connection `google_cloud_default`.
 """
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+from include.zoomcamp.gcp.preflight import GcpPreflight
 from include.zoomcamp.walkthrough import event_ingest, yellow_cab
 
-PROJECT = config.event_project()
+PROJECT = event_ingest.watched_project()
 LANDING = event_ingest.landing_asset()
+PARSED = {config.GCP_PROJECT_ID_VAR: PROJECT, config.GCP_BUCKET_NAME_VAR: event_ingest.watched_bucket()}
 
 with DAG(
     dag_id="event-file-ingest",
@@ -33,7 +37,7 @@ with DAG(
     params={"object_name": Param("", type="string",
                                  description="Manual runs only: an object under landing/ to load, e.g. "
                                              "landing/yellow_tripdata_2024-01.parquet")},
-    default_args=GCP_DEFAULT_ARGS,
+    default_args={**GCP_DEFAULT_ARGS, "pre_execute": GcpPreflight(watched=PARSED)},
     tags=[config.TAG, config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
     doc_md=__doc__,
 ):

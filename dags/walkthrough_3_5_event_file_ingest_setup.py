@@ -5,9 +5,10 @@ subscription `file-upload-sub` (ack deadline 60 s), the bucket's notification (O
 JSON_API_V1, prefix `landing/`) to that topic, dataset `YellowCab`, and tables `raw_data` (TLC's
 yellow schema plus `source_uri`, `source_generation`) and `ingest_log`.
 
-Project and bucket are those `event-file-ingest` watches: environment `ZOOMCAMP_GCP_PROJECT_ID` /
-`ZOOMCAMP_GCP_BUCKET_NAME`, else the GCP defaults (`zoomcamp-local`, `zoomcamp-local-bucket`);
-location from Variable `GCP_LOCATION`. Connection `google_cloud_default`. On GCP, the bucket's
+Project and bucket are those `event-file-ingest` watches, fixed at parse time: `AIRFLOW_VAR_GCP_PROJECT_ID` /
+`AIRFLOW_VAR_GCP_BUCKET_NAME` in the environment (`make run GCP=real` sets them from zoomcamp.env), else the
+emulators' defaults (`zoomcamp-local`, `zoomcamp-local-bucket`); each task fails when the Variables say
+otherwise (docs/gcp.md); location from Variable `GCP_LOCATION`. Connection `google_cloud_default`. On GCP, the bucket's
 service agent needs `roles/pubsub.publisher` on the topic first (docs/walkthrough.md).
 """
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
@@ -20,17 +21,19 @@ from airflow.sdk import DAG, task
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
+from include.zoomcamp.gcp.preflight import GcpPreflight
 from include.zoomcamp.walkthrough import event_ingest, yellow_cab
 
-PROJECT = config.event_project()
-BUCKET = config.event_bucket()
+PROJECT = event_ingest.watched_project()
+BUCKET = event_ingest.watched_bucket()
+PARSED = {config.GCP_PROJECT_ID_VAR: PROJECT, config.GCP_BUCKET_NAME_VAR: BUCKET}
 DATASET = config.YELLOW_CAB_DATASET
 ACK_DEADLINE_SECONDS = 60
 
 with DAG(
     dag_id="event-file-ingest-setup",
     schedule=None,
-    default_args=GCP_DEFAULT_ARGS,
+    default_args={**GCP_DEFAULT_ARGS, "pre_execute": GcpPreflight(watched=PARSED)},
     tags=[config.TAG, config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
     doc_md=__doc__,
 ):

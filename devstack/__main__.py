@@ -8,9 +8,10 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import airflow, bundles, procs, settings
+from devstack import airflow, bundles, gcp, private, procs, settings
 from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
 from devstack.postgres import EmbeddedPostgres, free_port
+from include.zoomcamp import config
 
 STATE_FILE = "services.json"
 # (state key, environment variable to choose the port, conventional port)
@@ -21,6 +22,9 @@ PORTS = (
     ("gcs_port", "ZOOMCAMP_GCS_PORT", 9023),
     ("bq_port", "ZOOMCAMP_BQ_PORT", 9050),
     ("bq_grpc_port", "ZOOMCAMP_BQ_GRPC_PORT", 9060),
+    # Airflow's log servers (devstack.log_server): the worker's and the triggerer's, Airflow's default ports.
+    ("worker_log_port", "ZOOMCAMP_WORKER_LOG_PORT", 8793),
+    ("trigger_log_port", "ZOOMCAMP_TRIGGER_LOG_PORT", 8794),
 )
 
 
@@ -53,22 +57,64 @@ def _services(root: Path, ports: dict[str, int]):
     return EmbeddedPostgres(root / "postgres", ports["pg_port"]), pubsub, gcs, bigquery
 
 
-def environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
+def environment(root: Path, ports: dict[str, int], gcp_mode: str = config.GCP_EMULATORS) -> dict[str, str]:
     """The environment Airflow needs for the services under `root` on `ports` (started or not)."""
-    _, pubsub, gcs, bigquery = _services(root, ports)
-    return settings.airflow_environment(root, ports["pg_port"], ports["api_port"], gcs.url, bigquery.url,
-                                        pubsub_host=pubsub.host)
+    postgres, pubsub, gcs, bigquery = _services(root, ports)
+    metadata_uri = postgres.metadata_uri("postgresql+psycopg")
+    if gcp_mode == config.GCP_REAL:
+        return settings.airflow_environment(root, ports, metadata_uri, gcp_mode=gcp_mode)
+    return settings.airflow_environment(root, ports, metadata_uri, gcs.url, bigquery.url, pubsub.host)
 
 
-def start_services(root: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    """Start (or reuse) the services under `root` (on `ports` when given); return the environment
-    Airflow needs."""
-    root.mkdir(parents=True, exist_ok=True)
+def start_services(root: Path, gcp_mode: str = config.GCP_EMULATORS, ports: dict[str, int] | None = None
+                   ) -> dict[str, str]:
+    """Start (or reuse) the services under `root` (on `ports` when given); return the environment Airflow
+    needs. Real GCP mode: PostgreSQL only, and emulators an earlier start left running are stopped (their
+    data stays on disk)."""
+    private.private_dir(root)
     ports = ports or _ports(root)
+    postgres, *emulators = _services(root, ports)
     _state_path(root).write_text(json.dumps(ports))
-    for service in _services(root, ports):
-        service.start()
-    return environment(root, ports)
+    postgres.start()
+    if gcp_mode == config.GCP_REAL:
+        for emulator in reversed(emulators):
+            emulator.stop()
+    else:
+        for emulator in emulators:
+            emulator.start()
+    return environment(root, ports, gcp_mode)
+
+
+def gcp_settings(mode_argument: str | None) -> gcp.GcpSettings:
+    """The GCP mode for this start (`GCP=<mode>`, remembered, or zoomcamp.env's); exits naming the problem
+    of an unusable settings file before anything starts."""
+    try:
+        return gcp.load(mode_argument)
+    except gcp.SettingsError as exc:
+        sys.exit(f"GCP settings: {exc}")
+
+
+def prepare_gcp(env: dict[str, str], gcp_config: gcp.GcpSettings, removed: list[str]) -> None:
+    """Real mode: the keyless connection if none exists, the course's values into `env`, and what was found
+    printed (credentials' source and identity, never the key; a warning when none are usable)."""
+    if not gcp_config.real:
+        print(gcp.EMULATOR_MODE_LINE, flush=True)
+        if removed:
+            print(gcp.ignored_line(removed), flush=True)
+        return
+    found = gcp.prepare_connection(env)
+    values = gcp.resolve_values(gcp_config, found.get("project", ""))
+    env.update(gcp.real_environment(values))
+    for line in gcp.real_mode_report(gcp_config, values, found, removed):
+        print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout, flush=True)
+
+
+def services_line(env: dict[str, str]) -> str:
+    postgres = f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}"
+    if env.get(config.GCP_MODE_ENV) == config.GCP_REAL:
+        return f"{postgres}; no emulators (real GCP)"
+    return (f"{postgres}; GCS emulator {env['STORAGE_EMULATOR_HOST']}; "
+            f"BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}")
 
 
 def git_bundle_environment() -> dict[str, str]:
@@ -110,13 +156,14 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_airflow(root: Path) -> int:
+def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None) -> int:
     # Ctrl-C, `kill` and a closed terminal (SIGHUP) stop Airflow and then the services (a parent
     # shell may have set SIGINT to be ignored, e.g. for background jobs).
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     git_env = git_bundle_environment()  # unusable settings stop here, before anything starts
+    gcp_config = gcp_config or gcp.GcpSettings()
     if not procs.lock_run(root):
         other = procs.live_launcher(root)
         print(f"`make run` is already running for {root} (pid {other or '?'}): use that one, or stop it with "
@@ -124,19 +171,21 @@ def run_airflow(root: Path) -> int:
         return 1
     stop_leftovers(root)  # Airflow processes of an earlier run killed hard (SIGKILL, closed terminal)
     procs.record_launcher(root)
-    env = {**start_services(root), **git_env}
+    # Airflow's processes inherit this environment: nothing of the other mode's
+    removed = gcp.clean_inherited(os.environ, gcp_config.mode)
+    env = {**start_services(root, gcp_config.mode), **git_env}
     settings.write_env_file(env)
-    print(f"PostgreSQL 18 (ny_taxi, user root/root) on 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}; GCS emulator "
-          f"{env['STORAGE_EMULATOR_HOST']}; BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}; "
-          f"Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}")
+    print(services_line(env))
     if git_env:
         print("DAG bundles:", bundles.describe(git_env))
     print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
-          f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
+          f"the api-server and kept in {env['AIRFLOW_HOME']}/{settings.PASSWORDS_FILE})")
     proc = None
     try:
         print("Migrating Airflow's metadata database and creating the taxi_loads pool...")
         airflow.prepare_metadata(env)
+        prepare_gcp(env, gcp_config, removed)
+        settings.write_env_file(env)
         proc = airflow.start_standalone(env)
         procs.record_airflow(root, proc.pid)
         return proc.wait()
@@ -154,24 +203,26 @@ def run_airflow(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
     parser.add_argument("command", choices=["services", "stop", "run"])
+    parser.add_argument("--gcp", choices=config.GCP_MODES, default=None,
+                        help="emulators (default) or real: your own GCP project; remembered in zoomcamp.env")
     args = parser.parse_args(argv)
     root = settings.data_dir()
     if args.command == "services":
         git_env = git_bundle_environment()  # bad Git settings stop here, before anything starts
+        gcp_config = gcp_settings(args.gcp)
         if procs.live_launcher(root) is None:  # never the processes of a `make run` still serving root
             stop_leftovers(root)
-        env = {**start_services(root), **git_env}
-        settings.write_env_file(env)
+        removed = gcp.clean_inherited(os.environ, gcp_config.mode)
+        env = {**start_services(root, gcp_config.mode), **git_env}
         airflow.prepare_metadata(env)
-        print(f"Services up: PostgreSQL 127.0.0.1:{env['ZOOMCAMP_PG_PORT']}, GCS emulator "
-              f"{env['STORAGE_EMULATOR_HOST']}, BigQuery emulator {env['BIGQUERY_EMULATOR_HOST']}, "
-              f"Pub/Sub emulator {env['PUBSUB_EMULATOR_HOST']}; "
-              f"wrote {settings.ENV_FILE}")
+        prepare_gcp(env, gcp_config, removed)
+        settings.write_env_file(env)
+        print(f"Services up: {services_line(env)}; wrote {settings.ENV_FILE}")
         return 0
     if args.command == "stop":
         stop_all(root)
         return 0
-    return run_airflow(root)
+    return run_airflow(root, gcp_settings(args.gcp))
 
 
 if __name__ == "__main__":

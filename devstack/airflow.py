@@ -1,4 +1,4 @@
-"""Airflow itself on the embedded services: metadata set-up and `airflow standalone`.
+"""Airflow itself on the embedded services: metadata set-up and its components (devstack.standalone).
 
 Used by `make run`, and by the tests and benchmarks that need a real scheduler, triggerer and
 api-server (backfills, asset watchers, the UI).
@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devstack import settings
+from devstack import private, settings
 from include.zoomcamp import config
 
 
@@ -26,7 +26,7 @@ def airflow_command() -> str:
 
 def process_environment(env: dict[str, str]) -> dict[str, str]:
     """The current environment plus `env`, with this venv's `airflow` first on PATH
-    (`airflow standalone` starts its components as `airflow ...` commands)."""
+    (Airflow's components start others as `airflow ...` commands)."""
     venv_bin = str(Path(sys.executable).parent)
     return {**os.environ, **env, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
 
@@ -45,35 +45,39 @@ def prepare_metadata(env: dict[str, str]) -> None:
 
 def add_ai_connections(env: dict[str, str]) -> None:
     """`gemini_default` (a placeholder without key) and `airflow_api` (the explainer's user), in the metadata
-    database rather than AIRFLOW_CONN_* variables, so a key set in the UI is not hidden; existing ones are kept."""
-    connections = {
-        config.GEMINI_CONN_ID: settings.gemini_placeholder_connection(),
-        config.AIRFLOW_API_CONN_ID: settings.airflow_api_connection(env["AIRFLOW__API__BASE_URL"],
-                                                                    explainer_password(env)),
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+    database rather than AIRFLOW_CONN_* variables, so a key set in the UI is not hidden. `gemini_default` is
+    kept when it exists (a key set in the UI stays); `airflow_api` is replaced at every start, so the explainer
+    sends its password to this start's API server, whatever port that has."""
+    _import_connections(env, {config.GEMINI_CONN_ID: settings.gemini_placeholder_connection()})
+    api = settings.airflow_api_connection(env["AIRFLOW__API__BASE_URL"], explainer_password(env))
+    _import_connections(env, {config.AIRFLOW_API_CONN_ID: api}, overwrite=True)
+
+
+def _import_connections(env: dict[str, str], connections: dict[str, dict], overwrite: bool = False) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:  # mode 0600
         json.dump(connections, file)
         file.flush()
-        airflow_cli(env, "connections", "import", file.name)
+        airflow_cli(env, "connections", "import", file.name, *(["--overwrite"] if overwrite else []))
 
 
 def explainer_password(env: dict[str, str]) -> str:
     """The explainer user's password, kept in the simple auth manager's password file (which adds the
-    admin's on first start and keeps this one)."""
-    path = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    admin's on first start and keeps this one). The file is 0600: the api-server rewrites it in place."""
+    path = Path(env["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE
     passwords = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
     if settings.EXPLAINER_USER not in passwords:
         passwords[settings.EXPLAINER_USER] = secrets.token_urlsafe(16)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(passwords) + "\n")
+        private.write_private(path, json.dumps(passwords) + "\n")
+    private.make_private(path)
     return passwords[settings.EXPLAINER_USER]
 
 
 def start_standalone(env: dict[str, str], log_path: Path | None = None) -> subprocess.Popen:
-    """`airflow standalone` (api-server, scheduler, dag-processor, triggerer) in its own process group."""
+    """Airflow's components (devstack.standalone: api-server, scheduler, dag-processor, triggerer, log server)
+    in their own session and process group."""
     out = open(log_path, "ab") if log_path else None
-    return subprocess.Popen([airflow_command(), "standalone"], env=process_environment(env), start_new_session=True,
-                            stdout=out, stderr=subprocess.STDOUT if out else None)
+    return subprocess.Popen([sys.executable, "-m", "devstack.standalone"], env=process_environment(env),
+                            start_new_session=True, stdout=out, stderr=subprocess.STDOUT if out else None)
 
 
 def wait_until_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
@@ -81,7 +85,7 @@ def wait_until_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 1
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"airflow standalone exited with {proc.returncode}")
+            raise RuntimeError(f"Airflow's components exited with {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{base_url}/api/v2/monitor/health", timeout=5) as response:
                 if json.load(response).get("scheduler", {}).get("status") == "healthy":

@@ -55,13 +55,18 @@ def parse_bundles(text: str) -> dict[str, str]:
 
 
 def _check_repo_url(repo_url: str) -> None:
+    """Refuses a URL with user info (`https://<token>@host/...`, `https://user:password@host/...`): git would keep
+    it in the clone's remote and `make run-git` would print it and write it to .env. SSH URLs may name their
+    login account (`ssh://git@host/...`), never a password."""
     if not repo_url:
         raise GitBundleConfigError(f"{REPO_ENV}: the repository URL is empty")
     parts = urlsplit(repo_url)
-    if parts.scheme in ("http", "https") and parts.password is not None:
+    if parts.password is not None or (parts.username is not None and parts.scheme != "ssh"):
+        where = parts.netloc.rpartition("@")[2]
         raise GitBundleConfigError(
-            f"{REPO_ENV}: the URL {parts.scheme}://{parts.hostname}/... carries a password or token; keep the "
-            f"token in the `{config.GIT_CONN_ID}` connection (conn type git, password = token), not in the config")
+            f"{REPO_ENV}: the URL {parts.scheme}://{where}/... carries a user name, token or password; give the "
+            f"repository's URL without it ({parts.scheme}://{where}{parts.path}) and put the token in the "
+            f"`{config.GIT_CONN_ID}` connection (conn type git, password = token)")
 
 
 def _check_folder(folder: str) -> None:

@@ -8,6 +8,7 @@ notifications to the Pub/Sub emulator.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from devstack import procs
 
 PROJECT_ID = "zoomcamp-local"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,38 +66,44 @@ class Emulator:
     def log_file(self) -> Path:
         return self.data_dir.parent / f"{self.name}.log"
 
-    def is_running(self) -> bool:
+    def running_pid(self) -> int | None:
+        """The pid in the pid file while it still names the process this emulator started (same boot, same
+        start time), else None: a pid reused by another process is not this emulator's."""
         try:
-            os.kill(int(self.pid_file.read_text()), 0)
-            return True
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return False
+            record = json.loads(self.pid_file.read_text())
+            pid, started, boot = record["pid"], record["started"], record["boot_id"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return pid if boot == procs.boot_id() and procs.alive(pid, started) else None
+
+    def is_running(self) -> bool:
+        return self.running_pid() is not None
 
     def _spawn(self, args: list[str], env: dict[str, str] | None = None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env={**os.environ, **(env or {})}, start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
+        record = {"pid": proc.pid, "started": procs.start_time(proc.pid), "boot_id": procs.boot_id()}
+        self.pid_file.write_text(json.dumps(record))
         wait_for_port(self.port, what=self.name, log=self.log_file)
 
     def stop(self) -> None:
-        if not self.is_running():
-            return
-        pid = int(self.pid_file.read_text())
-        os.killpg(pid, signal.SIGTERM)
-        for _ in range(50):
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it if this process started it (else it stays a zombie)
-            except ChildProcessError:
-                pass
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            os.killpg(pid, signal.SIGKILL)
+        """Stop this emulator's process group; a pid file naming another process (or none) is only removed."""
+        pid = self.running_pid()
+        if pid is not None:
+            started = procs.start_time(pid)
+            os.killpg(pid, signal.SIGTERM)  # its own group: started with start_new_session
+            for _ in range(50):
+                try:
+                    os.waitpid(pid, os.WNOHANG)  # reap it if this process started it (else it stays a zombie)
+                except ChildProcessError:
+                    pass
+                if not procs.alive(pid, started):
+                    break
+                time.sleep(0.1)
+            else:
+                os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
 
 

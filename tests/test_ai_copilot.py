@@ -1,14 +1,16 @@
 """ai_copilot against the Gemini stand-in (selected by the connection's host), with real validation:
-the DagBag import in a subprocess and ruff run for real on every draft."""
+the DagBag import in the bubblewrap sandbox and ruff run for real on every draft."""
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
+from include.zoomcamp import config
 from include.zoomcamp.ai.copilot import context, drafting, validation
 from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures import copilot_drafts as drafts
@@ -90,11 +92,13 @@ def test_draft_broken_once_is_fixed_in_round_two_and_written_outside_dags(copilo
     result = _xcom(run)
     assert result["rounds"] == 2 and result["dag_ids"] == ["taxi_csv_to_bigquery"]
     assert result["code"] == drafts.VALID
+    assert result["import_checked"] is True and result["validation"] == "import-checked in the sandbox"
     written = list(copilot.iterdir())
     assert [p.name for p in written] == [result["path"].rsplit("/", 1)[1]]
     assert written[0].name.startswith("taxi_csv_to_bigquery-")
     text = written[0].read_text()
     assert text.endswith(drafts.VALID) and text.startswith("# Drafted by the ai_copilot DAG")
+    assert "# Validation: import-checked in the sandbox.\n" in text
     assert _dags_folder_state() == before
 
     used = sum(len((c.system_text + " " + c.prompt_text).split()) for c in (first, second)) + sum(
@@ -120,6 +124,25 @@ def test_a_draft_that_never_validates_fails_with_the_last_errors(copilot_dag, co
     assert "DAG taxi_csv_to_bigquery: tags ['taxi']" in last_errors
     assert "tasks retrying fewer than 2 times {'extract': 0}" in last_errors
     assert not copilot.exists() and _dags_folder_state() == before
+
+
+def test_without_a_sandbox_the_draft_is_written_marked_not_import_checked(copilot_dag, copilot, gemini_standin,
+                                                                         monkeypatch, task_log):
+    monkeypatch.setenv(config.COPILOT_BWRAP_ENV, "bwrap-not-installed-here")
+    gemini_standin.queue_replies(drafts.answer(drafts.VALID))
+    run = run_dag(copilot_dag, run_conf={"request": REQUEST})
+    assert run.state == "success"
+    result = _xcom(run)
+    assert result["rounds"] == 1 and result["dag_ids"] == ["taxi_csv_to_bigquery"]  # read from the code
+    assert result["import_checked"] is False
+    assert result["validation"].startswith("not import-checked (no sandbox to import it in: bubblewrap "
+                                           "(`bwrap-not-installed-here`) is not installed")
+    text = Path(result["path"]).read_text()
+    assert text.startswith("# Drafted by the ai_copilot DAG") and text.endswith(drafts.VALID)
+    assert "# Validation: not import-checked (no sandbox to import it in: " in text
+    log = task_log()
+    assert "The draft is NOT imported (no sandbox to import it in: bubblewrap" in log
+    assert "valid draft (not import-checked" in log
 
 
 def test_a_drafts_folder_inside_dags_is_refused_before_any_call(copilot_dag, copilot, gemini_standin,

@@ -162,6 +162,7 @@ def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, servic
 
     gemini_standin.reset()
     monkeypatch.delenv("AIRFLOW_CONN_GEMINI_DEFAULT")
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
     stored = airflow_cli(dict(os.environ), "connections", "get", config.GEMINI_CONN_ID, "-o", "json").stdout
     [connection] = json.loads(next(line for line in stored.splitlines() if line.startswith("[{")))
     assert connection["password"] == config.GEMINI_KEY_PLACEHOLDER
@@ -172,6 +173,28 @@ def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, servic
     assert gemini_standin.requests == []
     task_log = "".join(capfd.readouterr())  # dag.test() writes the task's log to this process's output
     assert "'gemini_default' has no API key (the password is the placeholder)" in task_log
+
+
+def test_10_uses_gemini_api_key_over_the_placeholder(dagbag, gemini_standin, monkeypatch):
+    """The connection as `make run` leaves it (the placeholder, here pointing at the stand-in) and the key in
+    GEMINI_API_KEY: the key reaches Gemini, the placeholder never does (the stand-in refuses any other key)."""
+    gemini_standin.reset()
+    gemini_standin.accepted_key = "key-from-the-environment"
+    placeholder = connection_json(gemini_standin, api_key=config.GEMINI_KEY_PLACEHOLDER)
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", placeholder)
+    monkeypatch.setenv("GEMINI_API_KEY", "key-from-the-environment")
+    run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
+    assert run.state == "success"
+    assert _xcom(run, "chat_without_rag") == "Stand-in answer without context."
+    (call,) = gemini_standin.requests
+    assert call.method == "generateContent"
+    # a key in the connection comes first: with GEMINI_API_KEY still set, the connection's key is the one sent
+    gemini_standin.reset()
+    gemini_standin.accepted_key = API_KEY
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_DEFAULT", connection_json(gemini_standin, api_key=API_KEY))
+    run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
+    assert run.state == "success"
+    gemini_standin.reset()
 
 
 # --- debug-and-demo on a real Airflow: the explainer writes its note after a real failure ---------------

@@ -23,11 +23,26 @@ def gemini_conn(gemini_standin, monkeypatch):
 @pytest.mark.parametrize("key", ["", config.GEMINI_KEY_PLACEHOLDER])
 def test_missing_key_fails_naming_the_connection(gemini_standin, monkeypatch, key):
     gemini_standin.reset()
+    monkeypatch.delenv(gemini.KEY_ENV, raising=False)
     monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key=key))
     with pytest.raises(AirflowFailException, match="gemini_default.*no API key") as err:
         gemini.generate("hello")
     assert "AIRFLOW_CONN_GEMINI_DEFAULT" in str(err.value) and "Admin > Connections" in str(err.value)
     assert gemini_standin.requests == []
+
+
+@pytest.mark.parametrize("key", ["", config.GEMINI_KEY_PLACEHOLDER])
+def test_gemini_api_key_stands_in_for_a_missing_key_and_never_beats_a_real_one(gemini_standin, monkeypatch, key):
+    gemini_standin.reset()
+    gemini_standin.accepted_key = "key-from-the-environment"
+    monkeypatch.setenv(gemini.KEY_ENV, "key-from-the-environment")
+    monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key=key))
+    assert gemini.generate("hello")[0] == "Stand-in answer without context."
+    monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key="key-in-the-connection"))
+    assert gemini.gemini_settings().api_key == "key-in-the-connection"
+    with pytest.raises(AirflowFailException, match="rejected as invalid"):  # the stand-in accepts only the other
+        gemini.generate("hello")
+    gemini_standin.reset()
 
 
 def test_undefined_connection_fails_naming_it():

@@ -123,6 +123,12 @@ def test_page_renders_the_panels_as_inline_svg_without_external_urls(stack):
     assert "http://" not in html and "https://" not in html and "<script" not in html.lower()
 
 
+def test_page_and_summary_show_which_gcp_the_dags_use(stack):
+    assert summary(stack, days=3)["gcp"] == {"mode": "emulators", "project": "zoomcamp-local"}
+    status, html = get(stack, "/zoomcamp-dashboard/?days=3", bearer(stack))
+    assert status == 200 and '<p id="gcp-mode">GCP: <b>emulators</b> (local, offline)</p>' in html
+
+
 def test_plugin_is_registered_with_a_nav_entry(stack):
     plugins = stack.api("GET", "/api/v2/plugins")["plugins"]
     ours = next(p for p in plugins if p["name"] == "zoomcamp_dashboard")

@@ -14,10 +14,12 @@ import urllib.request
 
 import pytest
 
-from devstack import procs
+from devstack import procs, settings
 from devstack.__main__ import PORTS, STATE_FILE
 from devstack.postgres import port_is_free
 from tests.conftest import REPO_ROOT
+from tests.fixtures.permissions import assert_private_data_dir, mode
+from tests.fixtures.sockets import listening_addresses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -94,7 +96,8 @@ def _devstack_env(tmp_path) -> dict[str, str]:
     session_keys = ("AIRFLOW", "ZOOMCAMP_", "STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")
     env = {k: v for k, v in os.environ.items() if not k.startswith(session_keys)}
     env.update({name: "0" for _, name, _ in PORTS})
-    env.update(ZOOMCAMP_DATA_DIR=str(tmp_path / "data"), ZOOMCAMP_ENV_FILE=str(tmp_path / ".env"))
+    env.update(ZOOMCAMP_DATA_DIR=str(tmp_path / "data"), ZOOMCAMP_ENV_FILE=str(tmp_path / ".env"),
+               ZOOMCAMP_SETTINGS_FILE=str(tmp_path / "zoomcamp.env"))
     return env
 
 
@@ -121,7 +124,17 @@ def test_make_stop_stops_what_a_killed_make_run_left(tmp_path):
         _wait(lambda: run.poll() is None and _api_answers(ports["api_port"]), 300,
               f"the api-server did not answer; see {tmp_path / 'devstack.log'}")
         sid = procs.read_record(data)["sid"]
-        assert len(procs.session_members(sid)) >= 4  # standalone, api-server, scheduler, dag-processor, ...
+        assert len(procs.session_members(sid)) >= 4  # devstack.standalone, api-server, scheduler, dag-processor, ...
+
+        # This stack's log servers listen on loopback only, at the ports chosen for it.
+        for key in ("worker_log_port", "trigger_log_port"):
+            _wait(lambda: listening_addresses(ports[key]), 60, f"nothing listens on {key} {ports[key]}")
+            assert listening_addresses(ports[key]) == {"127.0.0.1"}, key
+        # What holds secrets is private, the password file too after the api-server added the admin's.
+        assert mode(tmp_path / ".env") == 0o600
+        assert_private_data_dir(data)
+        passwords = data / "airflow" / settings.PASSWORDS_FILE
+        assert mode(passwords) == 0o600 and "admin" in json.loads(passwords.read_text())
 
         run.send_signal(signal.SIGKILL)  # the launcher only, as a closed terminal or `kill -9` would
         run.wait()

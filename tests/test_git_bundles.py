@@ -168,8 +168,6 @@ def test_settings_switch_a_local_airflow_to_git_bundles():
 
 
 @pytest.mark.parametrize("settings, problem", [
-    ({bundles.REPO_ENV: "https://me:ghp_secret@github.com/o/flows.git", bundles.BUNDLES_ENV: "dev"},
-     "carries a password or token"),
     ({bundles.REPO_ENV: "https://github.com/o/flows.git"}, "name at least one folder"),
     ({bundles.REPO_ENV: "https://github.com/o/flows.git", bundles.BUNDLES_ENV: "a=x,b=x"}, r"\['x'\] used more"),
     ({bundles.REPO_ENV: "https://github.com/o/flows.git", bundles.BUNDLES_ENV: "dags=dags-folder"},
@@ -183,6 +181,51 @@ def test_settings_switch_a_local_airflow_to_git_bundles():
 def test_unusable_settings_are_refused_by_name(settings, problem):
     with pytest.raises(bundles.GitBundleConfigError, match=problem):
         bundles.environment(settings)
+
+
+CREDENTIAL_URLS = {
+    "token-as-user": ("https://ghp_TokenAsUserName0123456789@github.com/o/flows.git", "ghp_TokenAsUserName0123456789"),
+    "user-and-password": ("https://me:pw-in-url-1@github.com/o/flows.git", "pw-in-url-1"),
+    "user-and-token": ("https://x-access-token:ghs_InstallToken99@github.com/o/flows.git", "ghs_InstallToken99"),
+    "user-only": ("http://ana.lopez@git.example.com:3000/o/flows.git", "ana.lopez"),
+    "empty-password": ("https://ghp_EmptyPassword777:@github.com/o/flows.git", "ghp_EmptyPassword777"),
+    "ssh-password": ("ssh://git:ssh-pw-2@github.com/o/flows.git", "ssh-pw-2"),
+}
+
+
+@pytest.mark.parametrize("url, secret", CREDENTIAL_URLS.values(), ids=CREDENTIAL_URLS.keys())
+def test_a_url_with_user_info_is_refused_without_repeating_it(url, secret):
+    with pytest.raises(bundles.GitBundleConfigError) as refused:
+        bundles.environment({bundles.REPO_ENV: url, bundles.BUNDLES_ENV: "dev"})
+    message = str(refused.value)
+    assert "carries a user name, token or password" in message and f"`{config.GIT_CONN_ID}` connection" in message
+    assert secret not in message
+    assert "/o/flows.git" in message  # the URL to use instead
+
+
+def test_an_ssh_url_may_name_its_login_account():
+    env = bundles.environment({bundles.REPO_ENV: "ssh://git@github.com/o/flows.git", bundles.BUNDLES_ENV: "dev"})
+    assert "ssh://git@github.com/o/flows.git" in env[bundles.CONFIG_LIST_ENV]
+
+
+def test_make_run_git_with_a_token_in_the_url_stops_before_anything_starts(tmp_path):
+    """Nothing of the URL is printed, written to .env, or cloned: devstack exits naming the connection."""
+    import subprocess
+    import sys
+
+    token = "ghp_NeverPrintedOrWritten0123456789"
+    session_keys = ("AIRFLOW", "ZOOMCAMP_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(session_keys)}
+    env.update({bundles.REPO_ENV: f"https://{token}@github.com/o/flows.git", bundles.BUNDLES_ENV: "dev",
+                "ZOOMCAMP_DATA_DIR": str(tmp_path / "data"), "ZOOMCAMP_ENV_FILE": str(tmp_path / ".env")})
+    repo_root = Path(bundles.__file__).parent.parent
+    for command in ("services", "run"):
+        result = subprocess.run([sys.executable, "-m", "devstack", command], env=env, capture_output=True, text=True,
+                                cwd=repo_root, timeout=120)
+        assert result.returncode != 0
+        assert f"`{config.GIT_CONN_ID}` connection" in result.stderr
+        assert token not in result.stdout + result.stderr
+    assert not (tmp_path / ".env").exists() and not (tmp_path / "data").exists()
 
 
 def test_the_bundle_list_is_printed_for_a_deployment():

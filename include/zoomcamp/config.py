@@ -27,7 +27,12 @@ DEFAULT_DOCKERHUB_API_URL = "https://hub.docker.com/v2/repositories/kestra/kestr
 PRODUCTS_URL_VAR = "products_url"
 DEFAULT_PRODUCTS_URL = "https://dummyjson.com/products"
 RESULTS_DIR_VAR = "zoomcamp_results_dir"
-DEFAULT_RESULTS_DIR = "/tmp/zoomcamp-results"
+
+
+def default_results_dir() -> str:
+    """Under the data dir, as the other files the DAGs keep (not a /tmp path other users can read or take)."""
+    return str(data_dir() / "results")
+
 
 # Taxi loads (flows 04/05) share one pool, so backfills and manual runs together never load more
 # months at once than the machine gains from. Two slots on a 2-core laptop (bench/backfill.py);
@@ -78,18 +83,31 @@ YELLOW_CAB_DATASET = "YellowCab"
 EVENT_TOPIC = "file-upload-events"
 EVENT_SUBSCRIPTION = "file-upload-sub"
 EVENT_PREFIX = "landing/"
-# An AssetWatcher's trigger and its asset's URI are built at parse time, where Variables must not be
-# read: project and bucket come from these environment variables, else from GCP_DEFAULTS.
-EVENT_PROJECT_ENV = "ZOOMCAMP_GCP_PROJECT_ID"
-EVENT_BUCKET_ENV = "ZOOMCAMP_GCP_BUCKET_NAME"
+
+# Which GCP the DAGs talk to (`make run GCP=emulators|real`, docs/gcp.md): devstack hands the mode to
+# Airflow's processes in this variable; without it, the emulators when STORAGE_EMULATOR_HOST is set.
+GCP_MODE_ENV = "ZOOMCAMP_GCP"
+GCP_EMULATORS = "emulators"
+GCP_REAL = "real"
+GCP_MODES = (GCP_EMULATORS, GCP_REAL)
 
 
-def event_project() -> str:
-    return os.environ.get(EVENT_PROJECT_ENV) or GCP_DEFAULTS[GCP_PROJECT_ID_VAR]
+def gcp_mode() -> str:
+    mode = os.environ.get(GCP_MODE_ENV, "").strip()
+    if mode in GCP_MODES:
+        return mode
+    return GCP_EMULATORS if os.environ.get("STORAGE_EMULATOR_HOST") else GCP_REAL
 
 
-def event_bucket() -> str:
-    return os.environ.get(EVENT_BUCKET_ENV) or GCP_DEFAULTS[GCP_BUCKET_NAME_VAR]
+def gcp_value(key: str) -> str:
+    """A course key/value as known without the metadata database, at parse time: the environment form
+    of the Variable (AIRFLOW_VAR_<KEY>, which devstack sets in real mode from zoomcamp.env, and which
+    Airflow reads before the Variables stored in its database), else the emulators' default.
+
+    Parse-time code (an AssetWatcher's trigger, an asset's URI) must use this, never Variable.get.
+    """
+    return os.environ.get(f"AIRFLOW_VAR_{key.upper()}") or GCP_DEFAULTS[key]
+
 
 # AI with Gemini (course 2.5, flows 10/11, the copilot; walkthrough 4_1): one connection holds the API
 # key (password), the models (extra) and an optional host (the API's base URL: a proxy or a stand-in).
@@ -116,7 +134,14 @@ AIRFLOW_API_CONN_ID = "airflow_api"
 
 # AI copilot (course 2.5.3): valid drafts land here, outside dags/, so nothing generated runs unreviewed.
 COPILOT_DRAFTS_DIR_VAR = "copilot_drafts_dir"
-DEFAULT_COPILOT_DRAFTS_DIR = f"{DEFAULT_RESULTS_DIR}/copilot-drafts"
+# The bubblewrap command the copilot imports drafts with (a name on PATH or a path; `bwrap` unless set).
+# Not found, or unable to create its namespaces here: drafts are checked statically, not imported.
+COPILOT_BWRAP_ENV = "ZOOMCAMP_COPILOT_BWRAP"
+
+
+def default_copilot_drafts_dir() -> str:
+    return str(data_dir() / "copilot-drafts")
+
 
 # Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an
 # ObjectStoragePath base, `file://` under the project's data dir by default (devstack's

@@ -2,6 +2,8 @@
 from datetime import timedelta
 
 from include.zoomcamp import config
+from include.zoomcamp.gcp.errors import GcpRetryPolicy
+from include.zoomcamp.gcp.preflight import GcpPreflight
 
 # Every task retries with exponential backoff: downloads, Docker Hub, GCS/BigQuery and the metadata
 # database can fail for a moment. Failures a retry cannot fix (an unpublished month's HTTP 404, a
@@ -13,6 +15,9 @@ RETRY_DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=5),
 }
 
-# GCP tasks: the course's connection, and GoogleSQL everywhere (the providers still default some
-# operators to legacy SQL).
-GCP_DEFAULT_ARGS = {**RETRY_DEFAULT_ARGS, "gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False}
+# GCP tasks: the course's connection, GoogleSQL everywhere (the providers still default some operators to
+# legacy SQL), a check of the credentials before the task touches GCP (real mode: missing or refused
+# credentials fail at once, saying how to give them), and GCP errors no retry can fix (access denied, not
+# found) failing at once with what to do (include/zoomcamp/gcp/errors.py).
+GCP_DEFAULT_ARGS = {**RETRY_DEFAULT_ARGS, "gcp_conn_id": config.GCP_CONN_ID, "use_legacy_sql": False,
+                    "pre_execute": GcpPreflight(), "retry_policy": GcpRetryPolicy()}

@@ -2,13 +2,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
+from airflow.providers.common.ai.hooks.pydantic_ai import PydanticAIHook
 from airflow.providers.common.ai.operators.llm import LLMOperator
 from pydantic_ai.exceptions import ModelAPIError
 
 from include.zoomcamp import config
 from include.zoomcamp.ai import gemini
+
+
+class GeminiKeyHook(PydanticAIHook):
+    """The provider's hook with the key `gemini.gemini_settings` resolved: the connection's, else
+    GEMINI_API_KEY — so the connection's placeholder never reaches the API in place of a real key."""
+
+    def __init__(self, *, api_key: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._api_key = api_key
+
+    def _get_provider_kwargs(self, api_key: str | None, base_url: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+        return super()._get_provider_kwargs(self._api_key, base_url, extra)
 
 
 class GeminiChatOperator(LLMOperator):
@@ -24,6 +38,11 @@ class GeminiChatOperator(LLMOperator):
     def __init__(self, *, answer_note: str = "", llm_conn_id: str = config.GEMINI_CONN_ID, **kwargs: Any) -> None:
         super().__init__(llm_conn_id=llm_conn_id, **kwargs)
         self.answer_note = answer_note
+
+    @cached_property
+    def llm_hook(self) -> PydanticAIHook:
+        return GeminiKeyHook(api_key=gemini.gemini_settings(self.llm_conn_id).api_key, llm_conn_id=self.llm_conn_id,
+                             model_id=self.model_id, fallback_conn_ids=self.fallback_conn_ids)
 
     def execute(self, context: Any) -> Any:
         settings = gemini.gemini_settings(self.llm_conn_id)

@@ -15,6 +15,7 @@ import logging
 import re
 import threading
 import urllib.parse
+from functools import cache
 from pathlib import Path
 
 from include.zoomcamp import config
@@ -34,12 +35,41 @@ NOTE_TITLE = "AI explanation of this failure"
 SYSTEM = ("You explain Apache Airflow task failures to a learner. Reply in under 120 words: the likely cause, "
           "then how to fix it, then how to re-run (clear the failed task). No preamble.")
 
-# Key/token-like values a log line may still hold (Airflow already masks the secrets it knows).
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)((?:api[_-]?key|token|password|secret|authorization)[\"']?\s*[:=]\s*[\"']?)([^\s\"',]+)"),
-    re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._\-]+)"),
-    re.compile(r"()(AIza[0-9A-Za-z_\-]{20,})"),
-]
+MASK = "***"
+
+
+@cache
+def _secret_patterns() -> list[tuple[re.Pattern, str]]:
+    """What a log line, an exception or source code may hold that Airflow's masker (which hides the values
+    the task has read, e.g. its connections' passwords, and dict values by key name) does not know of:
+    (pattern, replacement), applied in this order."""
+    from airflow.sdk._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS
+
+    names = "|".join([r"api[_-]?key", "passwd", "pwd", *sorted(map(re.escape, DEFAULT_SENSITIVE_FIELDS))])
+    schemes = "(?i:basic|bearer|digest|token|negotiate)"  # HTTP authorization schemes, before the credentials
+    key = rf"(?i:(?:{names})[\w-]*[\"']?\s*[:=]{{1,2}}\s*)"
+    return [
+        # PEM private keys, whole blocks (a block cut short by the source's bound: to the end of the text) ...
+        (re.compile(r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----).*?(?:(-----END [A-Z0-9 ]*PRIVATE KEY-----)|\Z)",
+                    re.DOTALL), rf"\1{MASK}-----END PRIVATE KEY-----"),
+        # ... and the end of a block whose beginning lies before the log's tail.
+        (re.compile(r"^(?:[A-Za-z0-9+/=]{16,}\r?\n)+(-----END [A-Z0-9 ]*PRIVATE KEY-----)", re.MULTILINE),
+         rf"{MASK}\n\1"),
+        # Any URL's user info: scheme://user:password@host, https://<token>@github.com (up to its last '@').
+        (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s\"'<>]*@"), rf"\1{MASK}@"),
+        # HTTP authorization values whatever their scheme (Authorization: Basic xxx, 'Authorization': 'Bearer x').
+        (re.compile(rf"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:{schemes}\s+)?)[^\s\"',;]+"), rf"\1{MASK}"),
+        # name = "quoted value", name: 'quoted value', "name": "JSON value" (spaces and all).
+        (re.compile(rf"({key})\"(?:[^\"\\\n]|\\.)*\""), rf'\1"{MASK}"'),
+        (re.compile(rf"({key})'(?:[^'\\\n]|\\.)*'"), rf"\1'{MASK}'"),
+        # name=value unquoted, to the next space, quote or separator.
+        (re.compile(rf"({key})(?![\"']|{schemes}\s)[^\s\"',;)}}\]]+"), rf"\1{MASK}"),
+        # A scheme's credentials outside a header name: "Bearer eyJ...", "Basic dXNlcjpwYXNz".
+        (re.compile(r"(\b(?:[Bb]earer|BEARER|Basic)\s+)[A-Za-z0-9._~+/-]{8,}=*"), rf"\1{MASK}"),
+        # Tokens recognisable by their shape: Google API keys, GitHub tokens.
+        (re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"), MASK),
+        (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})"), MASK),
+    ]
 
 
 def explain_failure(context) -> None:
@@ -81,7 +111,7 @@ def explanation_note(context) -> str:
 
 
 def _note(body: str) -> str:
-    note = f"{NOTE_TITLE}: {body}"
+    note = f"{NOTE_TITLE}: {mask(body)}"  # the model's answer too: it may quote what it was sent
     return note if len(note) <= NOTE_MAX_CHARS else note[:NOTE_MAX_CHARS - 1] + "…"
 
 
@@ -97,11 +127,12 @@ def failure_prompt(context) -> str:
 
 
 def mask(text: str) -> str:
+    """`text` with the secrets Airflow's masker knows and those `_secret_patterns` recognise replaced by ***."""
     from airflow.sdk._shared.secrets_masker import redact
 
     text = str(redact(text))
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    for pattern, replacement in _secret_patterns():
+        text = pattern.sub(replacement, text)
     return text
 
 
@@ -116,20 +147,28 @@ def task_source(task) -> str:
 
 
 def log_tail(ti, lines: int = LOG_TAIL_LINES) -> str:
-    """The last lines of this try's log file, as the worker wrote it (default log file layout)."""
+    """The last lines of this try's log file, as the worker wrote it."""
+    path = log_path(ti)
+    if not path.is_file():
+        return "(log not available on this worker)"
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return mask("\n".join(_readable(line) for line in tail))
+
+
+def log_path(ti) -> Path:
+    """Where the worker writes this try's log: `[logging] log_filename_template` rendered for `ti` (as Airflow's
+    executors render it: its map index and try number included) under `[logging] base_log_folder`."""
+    import jinja2
     from airflow.sdk.configuration import conf
 
-    base = Path(conf.get("logging", "base_log_folder"))
-    pattern = f"dag_id={ti.dag_id}/run_id={ti.run_id}/task_id={ti.task_id}/**/attempt={ti.try_number}.log"
-    files = sorted(base.glob(pattern))
-    if not files:
-        return "(log not available on this worker)"
-    tail = files[-1].read_text(errors="replace").splitlines()[-lines:]
-    return mask("\n".join(_readable(line) for line in tail))
+    template = jinja2.Template(conf.get("logging", "log_filename_template"))
+    return Path(conf.get("logging", "base_log_folder")) / template.render(ti=ti)
 
 
 def _readable(line: str) -> str:
     import json
+
+    from airflow.sdk._shared.secrets_masker import redact
 
     try:
         entry = json.loads(line)
@@ -137,6 +176,7 @@ def _readable(line: str) -> str:
         return line
     if not isinstance(entry, dict):
         return line
+    entry = redact(entry)  # values of keys named like secrets (password, token, ...)
     extra = {k: v for k, v in entry.items() if k not in ("timestamp", "event", "level", "logger", "filename", "lineno")}
     return f"[{entry.get('level', '')}] {entry.get('event', '')}" + (f" {extra}" if extra else "")
 

@@ -1,6 +1,7 @@
 """Gemini through the `gemini_default` connection: its settings, a google-genai client, chat and embeddings.
 
-The connection (type `pydanticai`, the common-ai provider's) holds the API key in its password, the
+The connection (type `pydanticai`, the common-ai provider's) holds the API key in its password (when it is
+empty or `make run`'s placeholder, the environment variable GEMINI_API_KEY gives it), the
 models in its extra (`{"model": "google:gemini-2.5-flash", "embedding_model": "gemini-embedding-001"}`)
 and an optional host: the API's base URL, for a proxy or a local stand-in. The same connection serves
 the provider's LLM operators (pydantic-ai's Google model) and the google-genai calls made here.
@@ -13,6 +14,7 @@ The key is masked in logs and never returned, logged or pushed to XCom.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 import httpx
@@ -36,11 +38,14 @@ EMBED_BATCH = 100
 # pydantic-ai's provider prefix for the Gemini API ("google:gemini-2.5-flash"); google-genai wants the bare name.
 MODEL_PREFIX = "google:"
 
+# The key when the connection has none: the variable Google's own SDKs and tools read.
+KEY_ENV = "GEMINI_API_KEY"
+
 HOW_TO_SET = (
     "Set it in the UI (Admin > Connections > {conn_id}: type 'Pydantic AI', API Key = your key from "
     "https://aistudio.google.com/apikey), or as an environment variable "
     "AIRFLOW_CONN_{env}='{{\"conn_type\": \"pydanticai\", \"password\": \"<your key>\"}}', or in your "
-    "secrets backend; see docs/ai.md."
+    "secrets backend, or as " + KEY_ENV + "=<your key> in the environment of `make run`; see docs/ai.md."
 )
 
 
@@ -81,10 +86,14 @@ def gemini_settings(conn_id: str = config.GEMINI_CONN_ID) -> GeminiSettings:
         raise AirflowFailException(f"Gemini connection '{conn_id}' is not defined. {_how_to_set(conn_id)}") from None
     key = (conn.password or "").strip()
     if not key or key == config.GEMINI_KEY_PLACEHOLDER:
-        raise AirflowFailException(
-            f"Gemini connection '{conn_id}' has no API key (the password is "
-            f"{'the placeholder' if key else 'empty'}). {_how_to_set(conn_id)}"
-        )
+        # the connection's own key first (UI, CLI, secrets backend); the placeholder never hides this one
+        environment_key = os.environ.get(KEY_ENV, "").strip()
+        if not environment_key:
+            raise AirflowFailException(
+                f"Gemini connection '{conn_id}' has no API key (the password is "
+                f"{'the placeholder' if key else 'empty'}) and {KEY_ENV} is not set. {_how_to_set(conn_id)}"
+            )
+        key = environment_key
     mask_secret(key)
     extra = conn.extra_dejson
     host = (conn.host or "").strip()

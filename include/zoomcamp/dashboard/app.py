@@ -14,6 +14,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse
 
+from include.zoomcamp import config
 from include.zoomcamp.dashboard import render
 from include.zoomcamp.dashboard.summary import MAX_DAYS, summary
 
@@ -26,7 +27,12 @@ Days = Annotated[int, Query(ge=1, le=MAX_DAYS)]
 
 def _summary(user, session, days: int, tag: str | None) -> dict:
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
-    return summary(session, readable, days=days, tag=tag or None)
+    return {**summary(session, readable, days=days, tag=tag or None), "gcp": gcp_status()}
+
+
+def gcp_status() -> dict:
+    """Which GCP the DAGs use (`make run GCP=...`), as this api-server's environment says."""
+    return {"mode": config.gcp_mode(), "project": config.gcp_value(config.GCP_PROJECT_ID_VAR)}
 
 
 @app.get("/api/summary")

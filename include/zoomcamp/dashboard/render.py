@@ -85,6 +85,17 @@ def per_dag_svg(rows: list[dict]) -> str:
     return "".join(parts)
 
 
+def gcp_line(gcp: dict | None) -> str:
+    """Which GCP the DAGs use: the emulators or the learner's project (docs/gcp.md)."""
+    if not gcp:
+        return ""
+    if gcp.get("mode") == "real":
+        what = f'<b>real</b>: project {escape(gcp.get("project") or "(not set)")}'
+    else:
+        what = "<b>emulators</b> (local, offline)"
+    return f'<p id="gcp-mode">GCP: {what}</p>'
+
+
 def page(data: dict, base_path: str = "") -> str:
     window = data["window"]
     all_states = _states({s for r in data["runs_per_day"] for s in r["states"]} | set(data["runs_by_state"]))
@@ -108,6 +119,7 @@ h2{{font-size:1rem;margin:.3rem 0}} .panel-svg{{width:100%;height:auto}}
 table{{border-collapse:collapse;font-size:.85rem}} td,th{{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}}
 </style></head><body>
 <h1>Zoomcamp runs dashboard</h1>
+{gcp_line(data.get("gcp"))}
 <form method="get"><label>Days <input name="days" type="number" min="1" max="366" value="{window["days"]}"></label>
 <label>Tag <select name="tag">{"".join(options)}</select></label> <button>Show</button>
 <small>{escape(window["start"][:10])} – {escape(window["end"][:16])} UTC · {data["total_runs"]} runs ·

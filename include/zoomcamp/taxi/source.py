@@ -21,7 +21,8 @@ from zlib_ng import zlib_ng
 from include.zoomcamp.taxi.schemas import TaxiSchema, schema_for
 
 CHUNK_BYTES = 1 << 18
-YEAR_PATTERN = re.compile(r"^\d{4}$")
+# Four ASCII digits: not "2019\n" (which `$` lets through), not other scripts' digits (which `\d` matches).
+YEAR_DIGITS = "[0-9]{4}"
 MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
 
 
@@ -45,7 +46,7 @@ class TaxiMonth:
 
     def __post_init__(self) -> None:
         schema_for(self.taxi)  # raises with the list of valid colours
-        if not YEAR_PATTERN.match(str(self.year)):
+        if not re.fullmatch(YEAR_DIGITS, str(self.year)):
             raise ValueError(f"Invalid year {self.year!r}: expected four digits such as 2019")
         if self.month not in MONTHS:
             raise ValueError(f"Invalid month {self.month!r}: expected a two-digit month 01..12")

@@ -27,18 +27,28 @@ WATCHER_NAME = "file_upload_watcher"
 ASSET_NAME = "yellow_cab_landing_files"
 
 
+def watched_project() -> str:
+    """The project whose subscription the watcher pulls: fixed when the DAG file is parsed."""
+    return config.gcp_value(config.GCP_PROJECT_ID_VAR)
+
+
+def watched_bucket() -> str:
+    """The bucket whose landing/ prefix the asset stands for: fixed when the DAG file is parsed."""
+    return config.gcp_value(config.GCP_BUCKET_NAME_VAR)
+
+
 def landing_uri(bucket: str | None = None) -> str:
-    return f"gs://{bucket or config.event_bucket()}/{config.EVENT_PREFIX}"
+    return f"gs://{bucket or watched_bucket()}/{config.EVENT_PREFIX}"
 
 
 def landing_asset():
     """The asset standing for gs://<bucket>/landing/, watched through Pub/Sub. Parse-time safe:
-    project and bucket come from the environment or config defaults, never from Variables."""
+    project and bucket come from the environment (config.gcp_value), never from the metadata database."""
     from airflow.providers.google.cloud.triggers.pubsub import PubsubPullTrigger
     from airflow.sdk import Asset, AssetWatcher
 
     trigger = PubsubPullTrigger(
-        project_id=config.event_project(),
+        project_id=watched_project(),
         subscription=config.EVENT_SUBSCRIPTION,
         max_messages=MAX_MESSAGES,
         ack_messages=True,  # acked before the event is stored: loads must be idempotent (they are)
@@ -103,8 +113,9 @@ def manual_object(object_name: str, bucket: str | None = None) -> list[dict]:
     if not object_name:
         log.info("Param object_name is empty: nothing to load")
         return []
-    name = object_name.removeprefix(f"gs://{bucket or config.event_bucket()}/")
-    return [{"bucket": bucket or config.event_bucket(), "object_name": name, "generation": "",
+    bucket = bucket or watched_bucket()
+    name = object_name.removeprefix(f"gs://{bucket}/")
+    return [{"bucket": bucket, "object_name": name, "generation": "",
              "event_type": MANUAL_RUN, "message_id": ""}]
 
 

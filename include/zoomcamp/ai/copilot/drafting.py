@@ -14,7 +14,7 @@ from pathlib import Path
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.zoomcamp.ai.copilot import context
-from include.zoomcamp.ai.copilot.validation import NoCodeBlock, extract_code, validate
+from include.zoomcamp.ai.copilot.validation import NoCodeBlock, Validation, extract_code, validate
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class Draft:
     code: str
     dag_ids: list[str]
     rounds: int
+    import_checked: bool
+    validation: str  # how it was checked: "import-checked in the sandbox" or "not import-checked (why)"
 
 
 def build_prompt(request: str, ctx: Context, previous: str | None = None, errors: list[str] | None = None) -> str:
@@ -102,10 +104,10 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
         else:
             result = validate(code)
             if result.ok:
-                path = write_draft(target_dir, result.dag_ids[0], request, code)
-                log.info("Round %s: valid draft with DAG(s) %s written to %s (review it before copying it "
-                         "into dags/)", round_no, ", ".join(result.dag_ids), path)
-                return Draft(str(path), code, result.dag_ids, round_no)
+                path = write_draft(target_dir, request, result)
+                log.info("Round %s: valid draft (%s) with DAG(s) %s written to %s (review it before copying "
+                         "it into dags/)", round_no, result.checked_as, ", ".join(result.dag_ids) or "-", path)
+                return Draft(str(path), code, result.dag_ids, round_no, result.import_checked, result.checked_as)
             previous, errors = code, result.errors
         log.warning("Round %s of %s: the draft failed validation:\n%s", round_no, max_rounds,
                     "\n".join(f"- {e}" for e in errors))
@@ -114,17 +116,19 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
     )
 
 
-def write_draft(target_dir: Path, dag_id: str, request: str, code: str) -> Path:
-    """`<dag_id>-<UTC time>.py`, written whole or not at all."""
+def write_draft(target_dir: Path, request: str, draft: Validation) -> Path:
+    """`<dag_id>-<UTC time>.py`, written whole or not at all, under a header naming the request and how
+    the draft was checked."""
     target_dir.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", dag_id).strip("._") or "draft"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", (draft.dag_ids or ["draft"])[0]).strip("._") or "draft"
     path = target_dir / f"{slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.py"
-    header = "# Drafted by the ai_copilot DAG; review it before copying it into dags/. Request:\n"
+    header = "# Drafted by the ai_copilot DAG; review it before copying it into dags/.\n"
+    header += f"# Validation: {draft.checked_as}.\n# Request:\n"
     header += "".join(f"#   {line}\n" for line in request.splitlines())
     fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{slug}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(header + code)
+            out.write(header + draft.code)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -133,8 +137,9 @@ def write_draft(target_dir: Path, dag_id: str, request: str, code: str) -> Path:
 
 
 def draft_with_gemini(request: str, drafts_dir: str) -> dict:
-    """The ai_copilot task: the loop on the `gemini_default` connection; its XCom is the draft's path and
-    code. Fails first, naming the connection, when it has no usable key; logs the tokens of every round."""
+    """The ai_copilot task: the loop on the `gemini_default` connection; its XCom is the draft's path, code
+    and how it was checked. Fails first, naming the connection, when it has no usable key; logs the tokens
+    of every round."""
     from airflow.sdk.configuration import conf
 
     from include.zoomcamp.ai import gemini
@@ -152,4 +157,5 @@ def draft_with_gemini(request: str, drafts_dir: str) -> dict:
         draft = draft_dag(request, drafts_dir, ask, dags_folders=dags_folders)
     finally:
         log.info("Gemini tokens used by the copilot: %s in %s call(s)", sum(used), len(used))
-    return {"path": draft.path, "dag_ids": draft.dag_ids, "rounds": draft.rounds, "code": draft.code}
+    return {"path": draft.path, "dag_ids": draft.dag_ids, "rounds": draft.rounds, "code": draft.code,
+            "import_checked": draft.import_checked, "validation": draft.validation}

@@ -7,10 +7,13 @@
    functions of the file whose bodies obey the same rule. `Variable.get`, connections and hooks are
    refused there too: the dag-processor runs module-level code at every parse, so work belongs in tasks.
 3. `ruff check --select AIR` (Airflow 3 removals and moves, explicit schedule, task-id names).
-4. It imports in a `DagBag` in a subprocess — a clean environment (no connection or key inherited),
-   sockets closed, `Variable.get`/`Connection.get` refused, a timeout — with no import error and at
-   least one DAG. Step 2 passing first means the import runs no work the file did not declare as DAG
-   building; the socket block catches what the static rule cannot see.
+4. It imports in a `DagBag` inside the bubblewrap sandbox (`sandbox.py`: no network, nothing of the
+   host writable, only the Python installation and `include/` visible, no inherited environment,
+   resource and time limits), with no import error and at least one DAG. The static rule of step 2
+   cannot see everything (an alias of `os.system`, a lambda, `exec`): the sandbox is what contains a
+   file that runs something anyway, and an audit hook reports any process or network call the file
+   makes while it is imported as top-level work. Without a sandbox the file is not imported at all and
+   the result says "not import-checked".
 5. Its DAGs follow the project's DAG policy (tests/dags): approved tags, every task retrying at least
    twice — so a draft copied into `dags/` passes the project's tests.
 
@@ -21,20 +24,21 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import os
+import logging
 import re
 import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from include.zoomcamp import config
+from include.zoomcamp.ai.copilot import sandbox
 from include.zoomcamp.ai.copilot.context import PROJECT_ROOT
 
-IMPORT_TIMEOUT_S = 180  # a cold import of Airflow and a provider takes tens of seconds on a busy machine
+log = logging.getLogger(__name__)
+
+IMPORT_LIMITS = sandbox.Limits(wall_s=180)  # a cold import of Airflow and a provider takes tens of seconds
 RUFF_TIMEOUT_S = 60
 MAX_ERROR_CHARS = 1_500  # of each traceback handed back to the model: its end says what went wrong
+DRAFT_NAME = "draft_dag.py"
 
 APPROVED_TAGS = frozenset({config.TAG, config.WALKTHROUGH_TAG, *config.WALKTHROUGH_NAMESPACES})
 MIN_RETRIES = 2
@@ -47,23 +51,56 @@ _PARSE_TIME_ACCESS = {("Variable", "get"), ("Variable", "set"), ("Connection", "
 _PYTHON_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL)
 _ANY_BLOCK = re.compile(r"```[^\n`]*\n(.*?)```", re.DOTALL)
 
-# Runs in the subprocess: what the dag-processor does to a file, minus the network and the metadata DB.
+# What the dag-processor's environment needs to parse a file, and nothing more: no connection, key or
+# Variable; a metadata database nobody listens to (the sandbox has no network anyway).
+_PROBE_ENV = {
+    "PYTHONPATH": str(PROJECT_ROOT),  # inside the sandbox the project shows only include/
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "AIRFLOW_HOME": f"{sandbox.PRIVATE_DIR}/airflow",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": f"{sandbox.PRIVATE_DIR}/dags",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://copilot:draft@127.0.0.1:9/none",
+}
+
+# Runs in the sandbox: the draft arrives on stdin, the verdict leaves on stdout (what the draft prints goes
+# to stderr). The audit hook refuses, and reports, process and network calls made from the draft's code.
 _IMPORT_PROBE = """\
-import json, socket, sys
+import json, os, sys
+folder = os.environ["AIRFLOW__CORE__DAGS_FOLDER"]
+draft = os.path.join(folder, sys.argv[1])
+os.makedirs(folder)
+with open(draft, "w") as out:
+    out.write(sys.stdin.read())
+verdict = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+WORK = {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
+        "socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "socket.sendmsg"}
+ran = []
+def from_draft():  # the draft's own code, not a module it imports doing its own import-time setup
+    frame = sys._getframe(1).f_back
+    while frame is not None:
+        if frame.f_code.co_filename == draft:
+            return True
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
+        frame = frame.f_back
+    return False
+def audit(event, args):
+    if event in WORK and from_draft():
+        ran.append(event)
+        raise RuntimeError(f"`{event}` while the file is parsed (top-level work): move it into a task")
+sys.addaudithook(audit)
 def refuse(*args, **kwargs):
-    raise RuntimeError("network or database access while the file is parsed: move it into a task")
-socket.socket.connect = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
+    raise RuntimeError("metadata database access while the file is parsed: move it into a task")
 from airflow.sdk import Connection, Variable
 Variable.get = staticmethod(refuse)
 Connection.get = staticmethod(refuse)
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(sys.argv[1], safe_mode=False)
+bag = DagBag(draft, safe_mode=False)
 dags = {dag_id: {"tags": sorted(dag.tags), "retries": {t.task_id: t.retries for t in dag.tasks}}
         for dag_id, dag in bag.dags.items()}
-with open(sys.argv[2], "w") as out:
-    json.dump({"import_errors": bag.import_errors, "dags": dags}, out)
+json.dump({"import_errors": bag.import_errors, "ran": sorted(set(ran)), "dags": dags}, verdict)
+verdict.close()
 """
 
 
@@ -76,10 +113,21 @@ class Validation:
     code: str
     errors: list[str] = field(default_factory=list)
     dag_ids: list[str] = field(default_factory=list)
+    not_import_checked: str | None = None  # why the file was not imported (no sandbox here)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def import_checked(self) -> bool:
+        return self.ok and self.not_import_checked is None
+
+    @property
+    def checked_as(self) -> str:
+        if self.not_import_checked:
+            return f"not import-checked ({self.not_import_checked})"
+        return "import-checked in the sandbox"
 
 
 def extract_code(answer: str) -> str:
@@ -97,18 +145,50 @@ def validate(code: str) -> Validation:
     except SyntaxError as error:
         result.errors.append(f"SyntaxError: {error.msg} (line {error.lineno})")
         return result
-    result.errors += top_level_work(tree)
-    with tempfile.TemporaryDirectory(prefix="copilot-draft-") as tmp:
-        draft = Path(tmp) / "draft_dag.py"
-        draft.write_text(code)
-        result.errors += ruff_air(draft)
-        if not result.errors:  # only a file without top-level work is imported (i.e. run)
-            dags, import_errors = import_in_dagbag(draft, Path(tmp))
-            result.dag_ids = sorted(dags)
-            result.errors += import_errors + dag_policy(dags)
-            if not dags and not import_errors:
-                result.errors.append("the file defines no DAG (nothing a DagBag can collect)")
+    result.errors += top_level_work(tree) + ruff_air(code)
+    if result.errors:  # only a file without top-level work is imported (i.e. run, in the sandbox)
+        return result
+    no_sandbox = sandbox.unavailable_reason()
+    if no_sandbox:
+        result.not_import_checked = f"no sandbox to import it in: {no_sandbox}"
+        result.dag_ids = declared_dag_ids(tree)
+        log.warning("The draft is NOT imported (%s). It was parsed, checked for top-level work and linted "
+                    "only: imports, DAG structure and the DAG policy are not verified; it is marked "
+                    "\"not import-checked\".", result.not_import_checked)
+        return result
+    dags, import_errors = import_in_dagbag(code, imports_include(tree))
+    result.dag_ids = sorted(dags)
+    result.errors += import_errors + dag_policy(dags)
+    if not dags and not import_errors:
+        result.errors.append("the file defines no DAG (nothing a DagBag can collect)")
     return result
+
+
+def imports_include(tree: ast.Module) -> bool:
+    """Does the file import the project's `include` package (then the sandbox shows it, read-only)?"""
+    return any(target.lstrip(".").split(".")[0] == "include" for target in _imported_names(tree).values())
+
+
+def declared_dag_ids(tree: ast.Module) -> list[str]:
+    """DAG ids written literally in the file (`DAG("x")`, `DAG(dag_id="x")`, `@dag(dag_id="x")` or the
+    name of a `@dag` function): what a file that was not imported can be named after."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _names_dag(node.func):
+            given = [k.value for k in node.keywords if k.arg == "dag_id"] + node.args[:1]
+            if given and isinstance(given[0], ast.Constant) and isinstance(given[0].value, str):
+                found.append(given[0].value)
+        elif isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                called = isinstance(decorator, ast.Call)
+                if _names_dag(decorator.func if called else decorator) and not (called and (
+                        decorator.args or any(k.arg == "dag_id" for k in decorator.keywords))):
+                    found.append(node.name)  # @dag or @dag(...) without an id: the function's name
+    return sorted(set(found))
+
+
+def _names_dag(func: ast.expr) -> bool:
+    return (_call_path(func) or [""])[-1] in ("DAG", "dag")
 
 
 def dag_policy(dags: dict[str, dict]) -> list[str]:
@@ -211,44 +291,53 @@ class _TopLevelCalls(ast.NodeVisitor):
         return None  # a method of an object the file built (an operator, a task's XComArg, a Param)
 
 
-def ruff_air(path: Path) -> list[str]:
-    """`ruff check --select AIR` on the file, isolated from any project configuration."""
+def ruff_air(code: str) -> list[str]:
+    """`ruff check --select AIR` on the file (given on stdin), isolated from any project configuration."""
     from ruff.__main__ import find_ruff_bin
 
     completed = subprocess.run(
         [find_ruff_bin(), "check", "--isolated", "--no-cache", "--select", "AIR", "--target-version", "py311",
-         "--output-format", "concise", str(path)],
-        capture_output=True, text=True, timeout=RUFF_TIMEOUT_S,
+         "--output-format", "concise", "--stdin-filename", DRAFT_NAME, "-"],
+        input=code, capture_output=True, text=True, timeout=RUFF_TIMEOUT_S,
     )
     if completed.returncode not in (0, 1):
         raise RuntimeError(f"ruff failed to run: {completed.stderr.strip()}")
-    prefix = f"{path}:"
+    prefix = f"{DRAFT_NAME}:"
     return [f"ruff: line {line[len(prefix):]}" for line in completed.stdout.splitlines() if line.startswith(prefix)]
 
 
-def import_in_dagbag(path: Path, workdir: Path) -> tuple[dict[str, dict], list[str]]:
-    """({DAG id: its tags and task retries}, import errors) of the file as a DagBag collects it, in a subprocess."""
-    out = workdir / "dagbag.json"
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "HOME": str(workdir),
-        "AIRFLOW_HOME": str(workdir / "airflow"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(workdir),
-        # any metadata-database access would open a socket, which the probe refuses
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg://copilot:draft@127.0.0.1:9/none",
-    }
+def import_in_dagbag(code: str, with_include: bool) -> tuple[dict[str, dict], list[str]]:
+    """({DAG id: its tags and task retries}, errors) of the file as a DagBag collects it, in the sandbox."""
+    readable = [PROJECT_ROOT / "include"] if with_include else []
+    done = sandbox.run_python(["-c", _IMPORT_PROBE, DRAFT_NAME], stdin=code.encode(), readable=readable,
+                              env=_PROBE_ENV, limits=IMPORT_LIMITS)
+    if done.timed_out:
+        return {}, [f"importing the file took more than {IMPORT_LIMITS.wall_s} s (top-level work or an endless "
+                    "loop)"]
+    verdict = _read_verdict(done.stdout)
+    if verdict is None:
+        said = done.stderr.decode(errors="replace")
+        return {}, [f"the DagBag probe ended without a verdict (exit status {done.returncode}; limits: "
+                    f"{IMPORT_LIMITS.cpu_s} s of CPU, {IMPORT_LIMITS.address_space_bytes >> 20} MiB of memory): "
+                    f"{_tail(said)}"]
+    dags, ran, import_errors = verdict
+    errors = [f"the file ran `{event}` while it was imported (top-level work the static check did not see): "
+              "move it into a task" for event in ran]
+    errors += [f"import error: {_tail(trace)}" for trace in import_errors]
+    return dags, errors
+
+
+def _read_verdict(stdout: bytes) -> tuple[dict[str, dict], list[str], list[str]] | None:
+    """The probe's JSON as (DAGs, events reported, import errors); None when it is missing or malformed
+    (the draft ran in the probe's process and may have had a hand in it)."""
     try:
-        completed = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, str(path), str(out)], cwd=PROJECT_ROOT,
-                                   env=env, capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {}, [f"importing the file took more than {IMPORT_TIMEOUT_S} s (top-level work or an endless loop)"]
-    if not out.exists():
-        return {}, [f"the DagBag probe failed: {completed.stderr[-MAX_ERROR_CHARS:]}"]
-    found = json.loads(out.read_text())
-    errors = [f"import error: {_tail(trace)}" for trace in found["import_errors"].values()]
-    return found["dags"], errors
+        found = json.loads(stdout)
+        dags = {str(dag_id): {"tags": [str(tag) for tag in dag["tags"]],
+                              "retries": {str(task): int(n) for task, n in dag["retries"].items()}}
+                for dag_id, dag in found["dags"].items()}
+        return dags, [str(event) for event in found["ran"]], [str(t) for t in found["import_errors"].values()]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
 
 
 def _tail(trace: str) -> str:

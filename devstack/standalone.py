@@ -1,0 +1,72 @@
+"""Airflow's components on one machine, as `airflow standalone` runs them, with the log servers on loopback:
+`python -m devstack.standalone` (started by devstack.airflow.start_standalone, in the environment
+devstack.settings gives).
+
+`airflow standalone` runs the scheduler and the triggerer with their own log servers, which listen on every
+interface. Here they run with --skip-serve-logs and devstack.log_server serves the task logs on 127.0.0.1
+instead. The metadata database is migrated beforehand (devstack.airflow.prepare_metadata); the
+api-server generates the simple auth manager's passwords on its first start and prints them.
+
+Each component's output lines are printed with its name in front. SIGINT or SIGTERM stops them all; when
+one exits by itself, the others are stopped and this process exits with its code.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from devstack.airflow import airflow_command
+
+COMPONENTS = {
+    "api-server": [airflow_command(), "api-server"],
+    "scheduler": [airflow_command(), "scheduler", "--skip-serve-logs"],
+    "dag-processor": [airflow_command(), "dag-processor"],
+    "triggerer": [airflow_command(), "triggerer", "--skip-serve-logs"],
+    "log-server": [sys.executable, "-m", "devstack.log_server"],
+}
+_print_lock = threading.Lock()
+
+
+def _forward(name: str, stream) -> None:
+    for line in stream:
+        with _print_lock:
+            sys.stdout.write(f"{name:13} | {line.decode(errors='replace').rstrip()}\n")
+            sys.stdout.flush()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    running: dict[str, subprocess.Popen] = {}
+    try:
+        for name, command in COMPONENTS.items():
+            running[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL)
+            threading.Thread(target=_forward, args=(name, running[name].stdout), daemon=True).start()
+        while True:
+            for name, proc in running.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}: stopping the other components", flush=True)
+                    return proc.returncode or 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the stopping short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in running.values():
+            proc.wait()  # devstack.airflow.stop kills the whole group when this takes too long
+
+
+if __name__ == "__main__":
+    sys.exit(main())
