@@ -44,6 +44,7 @@ test: $(STAMP)
 ## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK or
 ##   virtualenv build (docs/operations.md#tests)
 test-fast: $(STAMP)
+	$(BIN)/python -m devstack.system_packages --install sandbox
 	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv)" $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)

@@ -1,4 +1,4 @@
-"""The system tools the full test suite drives for real, checked before any test runs.
+"""The system tools the test suite drives for real, checked before any test runs.
 
 `python -m devstack.system_packages --install` (what `make test` runs first): installs the missing
 ones from Debian's/Ubuntu's packages when it can (root, or passwordless sudo, and apt-get), otherwise
@@ -50,8 +50,10 @@ class Requirement:
     packages: tuple[str, ...]  # Debian/Ubuntu packages that provide it
 
 
-# What each test tier marker (tests/conftest.py) needs.
+# What each test marker (tests/conftest.py) needs.
 REQUIREMENTS = {
+    "sandbox": (Requirement("bubblewrap (bwrap), the AI copilot's sandbox", lambda: shutil.which("bwrap") is not None,
+                            ("bubblewrap",)),),
     "browser": (Requirement(f"Chromium ({chromium_path()}, or {CHROMIUM_ENV})", _chromium_found, ("chromium",)),),
     "jdk": (
         Requirement(f"a JDK {JDK_MAJOR}+ (javac, java)", _jdk_found, ("openjdk-17-jdk-headless",)),

@@ -25,6 +25,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 # marker -> the fixtures that give a test that marker (the others are set on the tests themselves)
 TIER_MARKERS = {"stack": ("airflow_stack", "git_stack"), "browser": ("browser",), "jdk": (), "virtualenv": ()}
+# Markers of tests that need a system tool but belong to the fast tier: `sandbox` — bubblewrap.
+TOOL_MARKERS = ("sandbox",)
 _session = None  # tests.fixtures.services.SessionServices
 
 
@@ -48,7 +50,7 @@ def pytest_collection_modifyitems(config, items):
         for marker, fixtures in TIER_MARKERS.items():
             if set(fixtures) & set(item.fixturenames):
                 item.add_marker(marker)
-    needed = {marker for item in items for marker in TIER_MARKERS if item.get_closest_marker(marker)}
+    needed = {marker for item in items for marker in (*TIER_MARKERS, *TOOL_MARKERS) if item.get_closest_marker(marker)}
     missing = system_packages.missing(system_packages.for_markers(needed))
     if missing:
         pytest.exit(system_packages.instructions(missing), returncode=4)

@@ -16,6 +16,8 @@ from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures import copilot_drafts as drafts
 from tests.fixtures.gemini_standin import connection_json
 
+pytestmark = pytest.mark.sandbox
+
 DAG_ID = "ai_copilot"
 REQUEST = "Create an Airflow DAG that loads a taxi CSV file to BigQuery through GCS."
 

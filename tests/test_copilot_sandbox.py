@@ -24,6 +24,8 @@ from include.zoomcamp.ai.copilot import sandbox, validation
 from tests.conftest import REPO_ROOT
 from tests.fixtures import copilot_drafts as drafts
 
+pytestmark = pytest.mark.sandbox
+
 
 @pytest.fixture
 def outside(tmp_path) -> tuple[str, Path]:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 
 # -- files holding secrets ---------------------------------------------------------------------------
-def test_the_session_data_dir_and_its_secrets_are_private():
+def test_the_session_data_dir_and_its_secrets_are_private(services):
     root = Path(os.environ[config.DATA_DIR_ENV])
     assert_private_data_dir(root)
     assert mode(Path(os.environ["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE) == 0o600
@@ -91,7 +91,7 @@ def _set_gemini_key(key: str | None) -> None:
             session.add(Connection(conn_id=config.GEMINI_CONN_ID, conn_type=config.GEMINI_CONN_TYPE, password=key))
 
 
-def test_airflow_api_follows_the_api_servers_url_at_each_start():
+def test_airflow_api_follows_the_api_servers_url_at_each_start(services):
     """A start on another API port replaces airflow_api (so the explainer's password goes to this stack's API
     server, not whatever listens on the old port); a Gemini key set by the user is kept."""
     session_env = dict(os.environ)

@@ -112,6 +112,7 @@ def _api_answers(port: int) -> bool:
 
 
 @pytest.mark.stack
+@pytest.mark.timeout(600)
 def test_make_stop_stops_what_a_killed_make_run_left(tmp_path):
     env, data = _devstack_env(tmp_path), tmp_path / "data"
     log = open(tmp_path / "devstack.log", "wb")

@@ -109,6 +109,8 @@ def taxi_site(tmp_path):
         yield server.url
 
 
+@pytest.mark.stack
+@pytest.mark.timeout(1200)
 def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, taxi_site):
     probe = tmp_path / "probe_dags"
     probe.mkdir()
