@@ -36,28 +36,31 @@ def airflow_cli(env: dict[str, str], *args: str, check: bool = True) -> subproce
                           capture_output=True, text=True)
 
 
+def airflow_cli_batch(env: dict[str, str], *commands: list[str]) -> subprocess.CompletedProcess:
+    """Several `airflow` commands, one after the other, in one process (devstack.airflow_batch)."""
+    return subprocess.run([sys.executable, "-m", "devstack.airflow_batch", json.dumps(commands)],
+                          env=process_environment(env), check=True, capture_output=True, text=True)
+
+
 def prepare_metadata(env: dict[str, str]) -> None:
-    """Migrate the metadata database and create the pools and connections the DAGs use (all idempotent)."""
-    airflow_cli(env, "db", "migrate")
-    airflow_cli(env, "pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC)
-    add_ai_connections(env)
+    """Migrate the metadata database and create the pools and connections the DAGs use (all idempotent).
 
-
-def add_ai_connections(env: dict[str, str]) -> None:
-    """`gemini_default` (a placeholder without key) and `airflow_api` (the explainer's user), in the metadata
-    database rather than AIRFLOW_CONN_* variables, so a key set in the UI is not hidden. `gemini_default` is
-    kept when it exists (a key set in the UI stays); `airflow_api` is replaced at every start, so the explainer
-    sends its password to this start's API server, whatever port that has."""
-    _import_connections(env, {config.GEMINI_CONN_ID: settings.gemini_placeholder_connection()})
+    The connections live in the metadata database rather than AIRFLOW_CONN_* variables, so a key set in the
+    UI is not hidden: `gemini_default` (a placeholder without key) is kept when it exists; `airflow_api` (the
+    AI failure explainer's user) is replaced at every start, so the explainer sends its password to this
+    start's API server, whatever port that has."""
     api = settings.airflow_api_connection(env["AIRFLOW__API__BASE_URL"], explainer_password(env))
-    _import_connections(env, {config.AIRFLOW_API_CONN_ID: api}, overwrite=True)
-
-
-def _import_connections(env: dict[str, str], connections: dict[str, dict], overwrite: bool = False) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:  # mode 0600
-        json.dump(connections, file)
-        file.flush()
-        airflow_cli(env, "connections", "import", file.name, *(["--overwrite"] if overwrite else []))
+    with tempfile.TemporaryDirectory() as tmp:  # mode 0700
+        kept, replaced = Path(tmp) / "kept.json", Path(tmp) / "replaced.json"
+        kept.write_text(json.dumps({config.GEMINI_CONN_ID: settings.gemini_placeholder_connection()}))
+        replaced.write_text(json.dumps({config.AIRFLOW_API_CONN_ID: api}))
+        airflow_cli_batch(
+            env,
+            ["db", "migrate"],
+            ["pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC],
+            ["connections", "import", str(kept)],
+            ["connections", "import", "--overwrite", str(replaced)],
+        )
 
 
 def explainer_password(env: dict[str, str]) -> str:

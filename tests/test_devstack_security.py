@@ -97,12 +97,12 @@ def test_airflow_api_follows_the_api_servers_url_at_each_start(services):
     session_env = dict(os.environ)
     _set_gemini_key("the-users-own-key")
     try:
-        airflow.add_ai_connections({**session_env, "AIRFLOW__API__BASE_URL": "http://127.0.0.1:18080"})
+        airflow.prepare_metadata({**session_env, "AIRFLOW__API__BASE_URL": "http://127.0.0.1:18080"})
         assert _stored_connection(config.AIRFLOW_API_CONN_ID)[0] == "http://127.0.0.1:18080"
         assert _stored_connection(config.GEMINI_CONN_ID)[1] == "the-users-own-key"
     finally:
         _set_gemini_key(None)
-        airflow.add_ai_connections(session_env)  # the session's connections, as conftest set them
+        airflow.prepare_metadata(session_env)  # the session's connections, as conftest set them
     assert _stored_connection(config.AIRFLOW_API_CONN_ID)[0] == session_env["AIRFLOW__API__BASE_URL"]
     assert _stored_connection(config.GEMINI_CONN_ID)[1] == config.GEMINI_KEY_PLACEHOLDER
 
