@@ -158,12 +158,22 @@ def release_site(tmp_path_factory):
         yield root, server.url
 
 
+def artifacts_dir(name: str) -> Path:
+    """Where a test leaves what a person may want to look at after the run (stack logs, screenshots):
+    $ZOOMCAMP_TEST_ARTIFACTS/<name>, by default .local/test-artifacts/<name> (kept after the session)."""
+    path = Path(os.environ.get("ZOOMCAMP_TEST_ARTIFACTS") or REPO_ROOT / ".local" / "test-artifacts") / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def airflow_stack(services):
     """A real Airflow (scheduler, dag-processor, triggerer, api-server) shared by the session's modules,
     on its own metadata database. A module sets what it needs with `airflow_stack.variables(...)` /
     `.connection(...)` and leaves the stack as it found it."""
-    with services.airflow_stack("airflow_stack", services.root / "airflow-standalone.log") as stack:
+    log = artifacts_dir("airflow") / "airflow-stack.log"
+    log.unlink(missing_ok=True)
+    with services.airflow_stack("airflow_stack", log) as stack:
         yield stack
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from devstack import bundles
 from include.zoomcamp import config
+from tests.conftest import artifacts_dir
 from tests.fixtures.git_repo import BRANCH, GitHttpServer, GitRepo
 
 TOKEN_USER, TOKEN = "x-access-token", "test-token-not-in-config"
@@ -69,7 +70,9 @@ def git_stack(services, bundle_config):
     connection = {"conn_type": "git", "login": TOKEN_USER, "password": TOKEN}
     env = {bundles.CONFIG_LIST_ENV: json.dumps(bundle_config),
            "AIRFLOW_CONN_" + config.GIT_CONN_ID.upper(): json.dumps(connection)}
-    with services.airflow_stack("airflow_git", services.root / "airflow-git.log", env, own_home_and_port=True) as stack:
+    log = artifacts_dir("airflow") / "airflow-git.log"
+    log.unlink(missing_ok=True)
+    with services.airflow_stack("airflow_git", log, env, own_home_and_port=True) as stack:
         for dag_id in ("git_dev_hello", "git_common_hello"):
             stack.wait_for_dag(dag_id, timeout=300)
         yield stack

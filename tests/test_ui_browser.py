@@ -3,14 +3,13 @@ scheduler, dag-processor, triggerer). Log in through the login page, the DAG lis
 04_postgres_taxi trigger form (a load that fills the table, and month 13 refused before any run),
 and the monitoring dashboard opened from the navigation, its figures against the REST API.
 
-A screenshot of each step goes to $ZOOMCAMP_TEST_ARTIFACTS (default .local/test-artifacts/browser/);
+A screenshot of each step goes to $ZOOMCAMP_TEST_ARTIFACTS/browser (default .local/test-artifacts/browser/);
 the path is printed at the end of the run. Run only these tests:
 `.venv/bin/python -m pytest tests/test_ui_browser.py`.
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.parse
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ import pytest
 from devstack import system_packages
 from include.zoomcamp import config
 from include.zoomcamp.taxi.schemas import GREEN
-from tests.conftest import REPO_ROOT
+from tests.conftest import artifacts_dir
 from tests.fixtures.dag_runs import seeded_runs
 from tests.fixtures.taxi import write_taxi_gz
 
@@ -45,8 +44,7 @@ SEED = {
 
 @pytest.fixture(scope="module")
 def artifacts(request) -> Path:
-    path = Path(os.environ.get("ZOOMCAMP_TEST_ARTIFACTS") or REPO_ROOT / ".local" / "test-artifacts" / "browser")
-    path.mkdir(parents=True, exist_ok=True)
+    path = artifacts_dir("browser")
     yield path
     with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
         print(f"\nbrowser test screenshots: {path}")
