@@ -25,7 +25,6 @@ from include.zoomcamp.walkthrough import event_ingest, yellow_cab
 PROJECT = config.event_project()
 BUCKET = config.event_bucket()
 DATASET = config.YELLOW_CAB_DATASET
-ACK_DEADLINE_SECONDS = 60
 
 with DAG(
     dag_id="event-file-ingest-setup",
@@ -42,7 +41,7 @@ with DAG(
     )
     create_subscription = PubSubCreateSubscriptionOperator(
         task_id="create_subscription", project_id=PROJECT, topic=config.EVENT_TOPIC,
-        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=ACK_DEADLINE_SECONDS, fail_if_exists=False,
+        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=config.EVENT_ACK_DEADLINE_SECONDS, fail_if_exists=False,
     )
 
     @task

@@ -40,6 +40,8 @@ def prepare_metadata(env: dict[str, str]) -> None:
     """Migrate the metadata database and create the pools and connections the DAGs use (all idempotent)."""
     airflow_cli(env, "db", "migrate")
     airflow_cli(env, "pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC)
+    airflow_cli(env, "pools", "set", config.YELLOW_CAB_RAW_LOAD_POOL, str(config.YELLOW_CAB_RAW_LOAD_SLOTS),
+                config.YELLOW_CAB_RAW_LOAD_POOL_DOC)
     add_ai_connections(env)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ID = "zoomcamp-local"
+PUBSUB_TIMEOUT = 10.0  # seconds, per call
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -104,6 +105,38 @@ class PubSubEmulator(Emulator):
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"  # PUBSUB_EMULATOR_HOST takes host:port, no scheme
+
+    def restore_topics(self, topics: set[str]) -> list[str]:
+        """Create `topics` (projects/P/topics/T) where missing, and on the event-driven ingest's topic its
+        subscription: the emulator forgets them at a restart while the bucket notifications publishing to
+        them persist. Only Google's Pub/Sub client API is used, so any emulator on this port will do.
+        Returns what was created."""
+        import grpc
+        from google.api_core import exceptions
+        from google.pubsub_v1 import PublisherClient, SubscriberClient
+        from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+        from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+        from include.zoomcamp import config
+
+        created = []
+        with grpc.insecure_channel(self.host) as channel:
+            publisher = PublisherClient(transport=PublisherGrpcTransport(channel=channel))
+            subscriber = SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+            for topic in sorted(topics):
+                project, name = topic.split("/")[1], topic.rsplit("/", 1)[1]
+                wanted = [(publisher.create_topic, {"name": topic})]
+                if name == config.EVENT_TOPIC:
+                    wanted.append((subscriber.create_subscription, {
+                        "name": f"projects/{project}/subscriptions/{config.EVENT_SUBSCRIPTION}", "topic": topic,
+                        "ack_deadline_seconds": config.EVENT_ACK_DEADLINE_SECONDS}))
+                for create, request in wanted:
+                    try:
+                        create(request=request, timeout=PUBSUB_TIMEOUT)
+                        created.append(request["name"])
+                    except exceptions.AlreadyExists:
+                        pass
+        return created
 
     def start(self) -> None:
         if not self.is_running():
