@@ -8,8 +8,9 @@ over them with `max_active_tis_per_dagrun=1`, each mapped instance named after i
 generation once (`YellowCab.ingest_log`): a rerun loads nothing twice, and only new or replaced
 files are loaded. That holds across DAGs too (3_3 loads the same files into the same table): every
 load into raw_data takes the one slot of the pool `yellow_cab_raw_loads`, inserts nothing for a
-generation already there, and stages in a table of its own task instance. A file BigQuery cannot read (truncated, not Parquet) fails its own mapped instance,
-naming gs://bucket/object#generation, with raw_data unchanged; the other files still load.
+generation already there, and stages in a table of its own task instance. A file BigQuery cannot
+read (truncated, not Parquet) fails its own mapped instance, naming gs://bucket/object#generation,
+with raw_data unchanged; the other files still load.
 
 Dataset `YellowCab` and tables `raw_data`/`ingest_log` are created first when absent (the same tasks
 as `event-file-ingest-setup`). Project, bucket and location come from Variables `GCP_PROJECT_ID`,

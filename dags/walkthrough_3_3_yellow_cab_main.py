@@ -11,11 +11,12 @@ which writes each table's `CREATE OR REPLACE TABLE … AS SELECT`: a rerun rebui
 `yellow_cab_main`: lists the Parquet files under `yellow-cab/` and loads them into
 `YellowCab.raw_data` (Kestra's ForEach: dynamic task mapping, at most 5 at once per run, and as many
 as the pool `yellow_cab_raw_loads` allows: 1, shared with every DAG loading raw_data), each object
-generation once, even while 3_2 loads the same files (the loader of 3_2); then triggers `yellow_cab_subflow` and waits for it in
-the triggerer (Kestra's Subflow with `wait`), failing when it fails; only then moves each loaded
-file to `yellow-cab-archive/` (same path below it). A file that does not load (truncated, not
-Parquet) fails its own `load_file` instance, naming it, and stays under `yellow-cab/` for a rerun;
-the other files go on through the subflow to the archive, and `all_files_loaded` fails the run.
+generation once, even while 3_2 loads the same files (the loader of 3_2); then triggers
+`yellow_cab_subflow` and waits for it in the triggerer (Kestra's Subflow with `wait`), failing when
+it fails; only then moves each loaded file to `yellow-cab-archive/` (same path below it). A file
+that does not load (truncated, not Parquet) fails its own `load_file` instance, naming it, and
+stays under `yellow-cab/` for a rerun; the other files go on through the subflow to the archive,
+and `all_files_loaded` fails the run.
 When the subflow fails nothing is archived: the rerun finds the files already loaded and tries again.
 
 Variables `GCP_PROJECT_ID`, `GCP_BUCKET_NAME`, `GCP_LOCATION` (defaults: the local emulators),

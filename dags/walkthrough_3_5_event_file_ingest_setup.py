@@ -41,7 +41,8 @@ with DAG(
     )
     create_subscription = PubSubCreateSubscriptionOperator(
         task_id="create_subscription", project_id=PROJECT, topic=config.EVENT_TOPIC,
-        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=config.EVENT_ACK_DEADLINE_SECONDS, fail_if_exists=False,
+        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=config.EVENT_ACK_DEADLINE_SECONDS,
+        fail_if_exists=False,
     )
 
     @task

@@ -45,8 +45,8 @@ def test_an_event_for_another_bucket_is_refused_and_logged_naming_it(caplog):
 def test_staging_tables_are_unique_per_object_dag_run_and_map_index():
     """Two loads at once (two DAGs, two runs, two mapped instances) never share a staging table; a retry of
     the same instance takes its own again."""
-    objects = [yellow_cab.GcsObject("b", "yellow-cab/x.parquet", 1), yellow_cab.GcsObject("b", "yellow-cab/x.parquet", 2),
-               yellow_cab.GcsObject("b", "yellow-cab/y.parquet", 1)]
+    keys = (("yellow-cab/x.parquet", 1), ("yellow-cab/x.parquet", 2), ("yellow-cab/y.parquet", 1))
+    objects = [yellow_cab.GcsObject("b", name, generation) for name, generation in keys]
     loads = [yellow_cab.LoadRun(dag, run, index)
              for dag, run, index in itertools.product(("yellow_cab_sequential_ingest", "yellow_cab_main"),
                                                       ("manual__2026-01-01T00:00:00+00:00", "manual__other"),
