@@ -142,7 +142,7 @@ def run_airflow(root: Path) -> int:
           f"`airflow standalone` and kept in {env['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated)")
     proc = None
     try:
-        print("Migrating Airflow's metadata database and creating the taxi_loads pool...")
+        print("Migrating Airflow's metadata database and creating the pools...")
         airflow.prepare_metadata(env)
         proc = airflow.start_standalone(env)
         procs.record_airflow(root, proc.pid)

@@ -132,7 +132,7 @@ def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB
         log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it; "
                     "%s names another)", bucket, config.EVENT_BUCKET_ENV)
         return []
-    objects = yellow_cab.list_parquet_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
+    objects = yellow_cab.list_data_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
     if not objects:
         return []
     loaded = yellow_cab.logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)

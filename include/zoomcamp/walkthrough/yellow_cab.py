@@ -360,7 +360,7 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
     return {"object": str(obj), "status": "loaded", "rows": rows}
 
 
-def list_parquet_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CONN_ID,
+def list_data_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CONN_ID,
                          formats: tuple[str, ...] = ("PARQUET",)) -> list[dict]:
     """Every object of `formats` (by extension) under `prefix` (any depth), by name: `{"bucket", "object_name",
     "generation"}` (the generation listed is the one loaded, even if the object is replaced meanwhile)."""
@@ -373,12 +373,12 @@ def list_parquet_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CON
 
 
 def list_files_task(prefix: str):
-    """The `list_files` task of the ingest DAGs: `list_parquet_objects` under `prefix`, logged."""
+    """The `list_files` task of the ingest DAGs: `list_data_objects` under `prefix`, logged."""
     from airflow.sdk import task
 
     @task(task_id="list_files")
     def list_files(bucket: str) -> list[dict]:
-        objects = list_parquet_objects(bucket, prefix)
+        objects = list_data_objects(bucket, prefix)
         print(f"{len(objects)} Parquet file(s) under gs://{bucket}/{prefix}: {[o['object_name'] for o in objects]}")
         return objects
 
