@@ -284,19 +284,25 @@ def test_a_failed_subflow_archives_nothing_and_a_broken_file_holds_back_only_its
 @pytest.mark.timeout(900)
 def test_3_2_and_3_3_at_once_load_each_row_once(stack, bucket, bq):
     """Both DAGs load yellow-cab/ into raw_data: triggered together, every file's rows arrive once, each
-    generation is logged once, and no staging table is left."""
+    generation is logged once, and no staging table is left. Six files: 3_3 loads five at once while 3_2
+    goes through them one by one, so the two DAGs reach the same files at the same time."""
     import pyarrow.parquet as pq
 
-    expected = {f"gs://{BUCKET}/{name}": pq.read_metadata(io.BytesIO(data)).num_rows
-                for name, data in samples.sample_objects().items() if name.startswith(PREFIX)}
-    assert len(expected) == 2
+    for month in range(1, 5):
+        upload(f"{PREFIX}2025/yellow_tripdata_2025-0{month}.parquet", yellow_parquet(1000 + month, seed=90 + month))
+    expected = {f"gs://{BUCKET}/{blob.name}": pq.read_metadata(io.BytesIO(blob.download_as_bytes())).num_rows
+                for blob in bucket.client.list_blobs(BUCKET, prefix=PREFIX)}
+    assert len(expected) == 6
     run_ids = {dag_id: stack.trigger(dag_id) for dag_id in (SEQUENTIAL, MAIN)}
     states = {dag_id: stack.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)["state"]
               for dag_id, run_id in run_ids.items()}
     assert states == {SEQUENTIAL: "success", MAIN: "success"}
 
     loaded = bq.query(f"SELECT source_uri, count(*) FROM {table('raw_data')} GROUP BY 1").result()
-    assert dict(loaded) == expected
+    timings = {dag_id: sorted((ti["start_date"], ti["end_date"], ti["rendered_map_index"])
+                              for ti in stack.mapped(dag_id, run_id, "load_file").values())
+               for dag_id, run_id in run_ids.items()}
+    assert dict(loaded) == expected, timings
     logged = bq.query(f"SELECT object_name, generation, count(*), sum(rows_loaded) FROM {table('ingest_log')} "
                       f"WHERE bucket = '{BUCKET}' AND STARTS_WITH(object_name, '{PREFIX}') GROUP BY 1, 2").result()
     assert {f"gs://{BUCKET}/{r[0]}": (r[2], r[3]) for r in logged} == {uri: (1, n) for uri, n in expected.items()}
