@@ -12,9 +12,9 @@ loader of `event-file-ingest`, which skips a generation loaded meanwhile. A seco
 to load: running it changes nothing once everything is loaded. A file BigQuery cannot read fails its
 instance, naming it, at each run until it is replaced or deleted.
 
-Project and bucket as `event-file-ingest` (`ZOOMCAMP_GCP_PROJECT_ID`, `ZOOMCAMP_GCP_BUCKET_NAME`, else
-the GCP defaults); the tables come from `event-file-ingest-setup` (a missing bucket: nothing to load).
-Connection `google_cloud_default`.
+Project and bucket are those `event-file-ingest` watches (fixed when the file is parsed, as there);
+the tables come from `event-file-ingest-setup` (a missing bucket: nothing to load). Connection
+`google_cloud_default`.
 """
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
@@ -23,8 +23,8 @@ from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.walkthrough import event_ingest, yellow_cab
 
-PROJECT = config.event_project()
-BUCKET = config.event_bucket()
+PROJECT = event_ingest.watched_project()
+BUCKET = event_ingest.watched_bucket()
 SCHEDULE = "@hourly"
 
 with DAG(

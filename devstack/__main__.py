@@ -61,20 +61,13 @@ def environment(root: Path, ports: dict[str, int]) -> dict[str, str]:
 
 
 def start_services(root: Path, ports: dict[str, int] | None = None) -> dict[str, str]:
-    """Start (or reuse) the services under `root` (on `ports` when given), with the Pub/Sub topics and the
-    event subscription the saved bucket notifications need; return the environment Airflow needs."""
-    from devstack.gcs_emulator import configured_topics
-
+    """Start (or reuse) the services under `root` (on `ports` when given); return the environment
+    Airflow needs."""
     root.mkdir(parents=True, exist_ok=True)
     ports = ports or _ports(root)
     _state_path(root).write_text(json.dumps(ports))
-    services = _services(root, ports)
-    for service in services:
+    for service in _services(root, ports):
         service.start()
-    _, pubsub, gcs, _ = services
-    created = pubsub.restore_topics(configured_topics(gcs.data_dir))
-    if created:
-        print("Pub/Sub: created again what the bucket notifications publish to:", ", ".join(created))
     return environment(root, ports)
 
 

@@ -84,8 +84,8 @@ YELLOW_CAB_RAW_LOAD_SLOTS = 1
 # Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
 EVENT_TOPIC = "file-upload-events"
 EVENT_SUBSCRIPTION = "file-upload-sub"
-EVENT_PREFIX = "landing/"
 EVENT_ACK_DEADLINE_SECONDS = 60
+EVENT_PREFIX = "landing/"
 # An AssetWatcher's trigger and its asset's URI are built at parse time, where Variables must not be
 # read: project and bucket come from these environment variables, else from GCP_DEFAULTS.
 EVENT_PROJECT_ENV = "ZOOMCAMP_GCP_PROJECT_ID"

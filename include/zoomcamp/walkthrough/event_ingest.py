@@ -34,8 +34,18 @@ WATCHER_NAME = "file_upload_watcher"
 ASSET_NAME = "yellow_cab_landing_files"
 
 
+def watched_project() -> str:
+    """The project whose subscription the watcher pulls: fixed when the DAG file is parsed."""
+    return config.event_project()
+
+
+def watched_bucket() -> str:
+    """The bucket whose landing/ prefix the asset stands for: fixed when the DAG file is parsed."""
+    return config.event_bucket()
+
+
 def landing_uri(bucket: str | None = None) -> str:
-    return f"gs://{bucket or config.event_bucket()}/{config.EVENT_PREFIX}"
+    return f"gs://{bucket or watched_bucket()}/{config.EVENT_PREFIX}"
 
 
 def landing_asset():
@@ -45,7 +55,7 @@ def landing_asset():
     from airflow.sdk import Asset, AssetWatcher
 
     trigger = PubsubPullTrigger(
-        project_id=config.event_project(),
+        project_id=watched_project(),
         subscription=config.EVENT_SUBSCRIPTION,
         max_messages=MAX_MESSAGES,
         ack_messages=True,  # acked before the event is stored: loads must be idempotent (they are)
@@ -75,7 +85,7 @@ def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX,
                     bucket: str | None = None) -> tuple[list[dict], list[dict]]:
     """(objects to load, skipped ones with the reason), each object once per generation, in event order.
     Only objects of `bucket` (default: the watched one) are loaded; others are refused with a warning."""
-    watched = bucket or config.event_bucket()
+    watched = bucket or watched_bucket()
     selected, skipped, seen = [], [], set()
     for message in messages_of(events):
         attrs = message.get("attributes") or {}
@@ -117,8 +127,9 @@ def manual_object(object_name: str, bucket: str | None = None) -> list[dict]:
     if not object_name:
         log.info("Param object_name is empty: nothing to load")
         return []
-    name = object_name.removeprefix(f"gs://{bucket or config.event_bucket()}/")
-    return [{"bucket": bucket or config.event_bucket(), "object_name": name, "generation": "",
+    bucket = bucket or watched_bucket()
+    name = object_name.removeprefix(f"gs://{bucket}/")
+    return [{"bucket": bucket, "object_name": name, "generation": "",
              "event_type": MANUAL_RUN, "message_id": ""}]
 
 
@@ -129,8 +140,8 @@ def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     if GCSHook(gcp_conn_id=conn_id).get_conn().lookup_bucket(bucket) is None:
-        log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it; "
-                    "%s names another)", bucket, config.EVENT_BUCKET_ENV)
+        log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it)",
+                    bucket)
         return []
     objects = yellow_cab.list_data_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
     if not objects:
