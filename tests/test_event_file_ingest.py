@@ -370,7 +370,7 @@ def test_a_devstack_restart_recreates_the_event_topic_and_subscription(tmp_path,
         while (port := free_port(0)) in ports.values():
             pass
         ports[key] = port
-    env = start_services(tmp_path, ports)
+    env = start_services(tmp_path, ports=ports)
     try:
         for name in ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
             monkeypatch.setenv(name, env[name])
@@ -384,7 +384,7 @@ def test_a_devstack_restart_recreates_the_event_topic_and_subscription(tmp_path,
         event_ingest.ensure_bucket_notification(BUCKET, PROJECT)
 
         stop_services(tmp_path)
-        start_services(tmp_path, ports)
+        start_services(tmp_path, ports=ports)
         assert pubsub_v1.PublisherClient().get_topic(topic=topic, timeout=10).name == topic
         with pubsub_v1.SubscriberClient() as subscriber:
             found = subscriber.get_subscription(subscription=subscription, timeout=10)
