@@ -6,8 +6,11 @@ lists the .parquet objects under `yellow-cab/` (with their generations), and `lo
 over them with `max_active_tis_per_dagrun=1`, each mapped instance named after its object in the UI
 (raise it to 5 for the walkthrough's "5 at a time" variant). `load_object` loads each object
 generation once (`YellowCab.ingest_log`): a rerun loads nothing twice, and only new or replaced
-files are loaded. A file BigQuery cannot read (truncated, not Parquet) fails its own mapped instance,
-naming gs://bucket/object#generation, with raw_data unchanged; the other files still load.
+files are loaded. That holds across DAGs too (3_3 loads the same files into the same table): every
+load into raw_data takes the one slot of the pool `yellow_cab_raw_loads`, inserts nothing for a
+generation already there, and stages in a table of its own task instance. A file BigQuery cannot
+read (truncated, not Parquet) fails its own mapped instance, naming gs://bucket/object#generation,
+with raw_data unchanged; the other files still load.
 
 Dataset `YellowCab` and tables `raw_data`/`ingest_log` are created first when absent (the same tasks
 as `event-file-ingest-setup`). Project, bucket and location come from Variables `GCP_PROJECT_ID`,
@@ -27,7 +30,7 @@ FILES_AT_ONCE = 1  # the walkthrough's sequential ForEach; 5 for its concurrent 
 with DAG(
     dag_id="yellow_cab_sequential_ingest",
     schedule=None,
-    max_active_runs=1,  # one load of an object generation at a time: exactly once
+    max_active_runs=1,  # runs in turn; loads across DAGs take turns in the pool yellow_cab_raw_loads
     default_args=GCP_DEFAULT_ARGS,
     tags=[config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
     doc_md=__doc__,

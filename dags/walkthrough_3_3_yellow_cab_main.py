@@ -9,12 +9,14 @@ detection flags). The rules are named constants in include/zoomcamp/walkthrough/
 which writes each table's `CREATE OR REPLACE TABLE … AS SELECT`: a rerun rebuilds every table.
 
 `yellow_cab_main`: lists the Parquet files under `yellow-cab/` and loads them into
-`YellowCab.raw_data` in parallel, at most 5 at once (Kestra's ForEach: dynamic task mapping), each
-object generation once (the loader of 3_2); then triggers `yellow_cab_subflow` and waits for it in
-the triggerer (Kestra's Subflow with `wait`), failing when it fails; only then moves each loaded
-file to `yellow-cab-archive/` (same path below it). A file that does not load (truncated, not
-Parquet) fails its own `load_file` instance, naming it, and stays under `yellow-cab/` for a rerun;
-the other files go on through the subflow to the archive, and `all_files_loaded` fails the run.
+`YellowCab.raw_data` (Kestra's ForEach: dynamic task mapping, at most 5 at once per run, and as many
+as the pool `yellow_cab_raw_loads` allows: 1, shared with every DAG loading raw_data), each object
+generation once, even while 3_2 loads the same files (the loader of 3_2); then triggers
+`yellow_cab_subflow` and waits for it in the triggerer (Kestra's Subflow with `wait`), failing when
+it fails; only then moves each loaded file to `yellow-cab-archive/` (same path below it). A file
+that does not load (truncated, not Parquet) fails its own `load_file` instance, naming it, and
+stays under `yellow-cab/` for a rerun; the other files go on through the subflow to the archive,
+and `all_files_loaded` fails the run.
 When the subflow fails nothing is archived: the rerun finds the files already loaded and tries again.
 
 Variables `GCP_PROJECT_ID`, `GCP_BUCKET_NAME`, `GCP_LOCATION` (defaults: the local emulators),
@@ -88,7 +90,7 @@ with DAG(
 with DAG(
     dag_id="yellow_cab_main",
     schedule=None,
-    max_active_runs=1,  # one load of an object generation at a time: exactly once
+    max_active_runs=1,  # runs in turn; loads across DAGs take turns in the pool yellow_cab_raw_loads
     default_args=GCP_DEFAULT_ARGS,
     tags=TAGS,
     doc_md=__doc__,

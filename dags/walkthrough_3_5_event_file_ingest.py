@@ -4,11 +4,14 @@ No schedule but an asset: `gs://<bucket>/landing/`, whose AssetWatcher runs the 
 `PubsubPullTrigger` on subscription `file-upload-sub` in the triggerer (fed by the bucket's
 notification; `event-file-ingest-setup` creates it all). Each pulled batch of messages becomes one
 asset event, and Airflow may fold several events into one run: `collect_objects` reads all of
-them, keeps OBJECT_FINALIZE messages for .parquet/.csv objects under landing/ (others are logged
-and skipped), each (bucket, object, generation) once; `load_object` (one mapped task per object)
-loads it into `YellowCab.raw_data` unless that generation is already there (Pub/Sub delivers at
-least once). A file BigQuery cannot read fails its task, naming gs://bucket/object#generation,
-with raw_data unchanged; clear the failed task (or the run) to retry: the run keeps its events.
+them, keeps OBJECT_FINALIZE messages for .parquet/.csv objects under landing/ of the watched bucket
+(others are logged and skipped; another bucket's are refused with a warning naming it), each
+(bucket, object, generation) once; `load_object` (one mapped task per object, in the pool
+`yellow_cab_raw_loads`) loads it into `YellowCab.raw_data` unless that generation is already there
+(Pub/Sub delivers at least once). A file BigQuery cannot read fails its task, naming
+gs://bucket/object#generation, with raw_data unchanged; clear the failed task (or the run) to
+retry: the run keeps its events. An upload whose event never became a run (the trigger acks before
+Airflow stores the event) is loaded by `event-file-ingest-reconcile`, hourly or when triggered.
 
 A manual run has no events: it logs the `manual-run` defaults and loads the object named in param
 `object_name` (e.g. `landing/yellow_tripdata_2024-01.parquet`), if any. Runs go one at a time.
@@ -19,7 +22,7 @@ built then, where Variables must not be read: from the environment form of the V
 zoomcamp.env), else the emulators' defaults. Each task first checks that the Variables the other DAGs
 read still say the same, and fails naming both when not (docs/gcp.md). Connection `google_cloud_default`.
 """
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, task
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
@@ -33,7 +36,7 @@ PARSED = {config.GCP_PROJECT_ID_VAR: PROJECT, config.GCP_BUCKET_NAME_VAR: event_
 with DAG(
     dag_id="event-file-ingest",
     schedule=[LANDING],
-    max_active_runs=1,  # one load of an object generation at a time: exactly once
+    max_active_runs=1,  # runs in turn; loads across DAGs take turns in the pool yellow_cab_raw_loads
     params={"object_name": Param("", type="string",
                                  description="Manual runs only: an object under landing/ to load, e.g. "
                                              "landing/yellow_tripdata_2024-01.parquet")},
@@ -47,19 +50,10 @@ with DAG(
         if not events:
             return event_ingest.manual_object(params["object_name"])
         objects, skipped = event_ingest.objects_to_load(events)
-        print(f"{len(events)} event(s): {len(objects)} object(s) to load, {len(skipped)} skipped")
+        refused = [s for s in skipped if s["reason"].startswith("refused")]
+        print(f"{len(events)} event(s): {len(objects)} object(s) to load, {len(skipped)} skipped "
+              f"({len(refused)} refused: another bucket)")
         return objects
 
-    @task(map_index_template="{{ object_name }}")
-    def load_object(obj: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        context = get_current_context()
-        context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
-        try:
-            return yellow_cab.load_object(obj["bucket"], obj["object_name"], obj["generation"], project=PROJECT,
-                                          event_type=obj["event_type"], run_id=context["run_id"])
-        except yellow_cab.ObjectLoadError as exc:
-            raise AirflowFailException(str(exc)) from None
-
-    load_object.expand(obj=collect_objects())
+    load_object = yellow_cab.load_file_task(None, task_id="load_object")
+    load_object.partial(project=PROJECT).expand(obj=collect_objects())

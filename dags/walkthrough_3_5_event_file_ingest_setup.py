@@ -28,7 +28,6 @@ PROJECT = event_ingest.watched_project()
 BUCKET = event_ingest.watched_bucket()
 PARSED = {config.GCP_PROJECT_ID_VAR: PROJECT, config.GCP_BUCKET_NAME_VAR: BUCKET}
 DATASET = config.YELLOW_CAB_DATASET
-ACK_DEADLINE_SECONDS = 60
 
 with DAG(
     dag_id="event-file-ingest-setup",
@@ -45,7 +44,8 @@ with DAG(
     )
     create_subscription = PubSubCreateSubscriptionOperator(
         task_id="create_subscription", project_id=PROJECT, topic=config.EVENT_TOPIC,
-        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=ACK_DEADLINE_SECONDS, fail_if_exists=False,
+        subscription=config.EVENT_SUBSCRIPTION, ack_deadline_secs=config.EVENT_ACK_DEADLINE_SECONDS,
+        fail_if_exists=False,
     )
 
     @task

@@ -182,7 +182,7 @@ def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None) -> int:
           f"the api-server and kept in {env['AIRFLOW_HOME']}/{settings.PASSWORDS_FILE})")
     proc = None
     try:
-        print("Migrating Airflow's metadata database and creating the taxi_loads pool...")
+        print("Migrating Airflow's metadata database and creating the pools...")
         airflow.prepare_metadata(env)
         prepare_gcp(env, gcp_config, removed)
         settings.write_env_file(env)

@@ -58,6 +58,8 @@ def prepare_metadata(env: dict[str, str]) -> None:
             env,
             ["db", "migrate"],
             ["pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC],
+            ["pools", "set", config.YELLOW_CAB_RAW_LOAD_POOL, str(config.YELLOW_CAB_RAW_LOAD_SLOTS),
+             config.YELLOW_CAB_RAW_LOAD_POOL_DOC],
             ["connections", "import", str(kept)],
             ["connections", "import", "--overwrite", str(replaced)],
         )

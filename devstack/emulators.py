@@ -21,6 +21,7 @@ from pathlib import Path
 from devstack import procs
 
 PROJECT_ID = "zoomcamp-local"
+PUBSUB_TIMEOUT = 10.0  # seconds, per call
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -120,10 +121,45 @@ class PubSubEmulator(Emulator):
                          "--port", str(self.port)], env={"PYTHONPATH": str(REPO_ROOT)})
 
 
+def restore_notification_topics(pubsub_host: str, topics: set[str]) -> list[str]:
+    """Create `topics` (projects/P/topics/T) where missing, and on the event-driven ingest's topic its
+    subscription: a Pub/Sub emulator forgets them at a restart while the bucket notifications publishing
+    to them persist. Only Google's Pub/Sub client API is used, so any emulator at `pubsub_host` will do.
+    Returns what was created."""
+    import grpc
+    from google.api_core import exceptions
+    from google.pubsub_v1 import PublisherClient, SubscriberClient
+    from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+    from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+    from include.zoomcamp import config
+
+    created = []
+    with grpc.insecure_channel(pubsub_host) as channel:
+        publisher = PublisherClient(transport=PublisherGrpcTransport(channel=channel))
+        subscriber = SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
+        for topic in sorted(topics):
+            project, name = topic.split("/")[1], topic.rsplit("/", 1)[1]
+            wanted = [(publisher.create_topic, {"name": topic})]
+            if name == config.EVENT_TOPIC:
+                wanted.append((subscriber.create_subscription, {
+                    "name": f"projects/{project}/subscriptions/{config.EVENT_SUBSCRIPTION}", "topic": topic,
+                    "ack_deadline_seconds": config.EVENT_ACK_DEADLINE_SECONDS}))
+            for create, request in wanted:
+                try:
+                    create(request=request, timeout=PUBSUB_TIMEOUT)
+                    created.append(request["name"])
+                except exceptions.AlreadyExists:
+                    pass
+    return created
+
+
 @dataclass
 class GcsEmulator(Emulator):
     """gcp-storage-emulator run by devstack.gcs_emulator, which adds bucket notifications (published to
-    `pubsub_host`); objects kept on disk under <data_dir>/.cloudstorage/<bucket>/<object>."""
+    `pubsub_host`); objects kept on disk under <data_dir>/.cloudstorage/<bucket>/<object>. Each start
+    (a running one included) creates again, on `pubsub_host`, the topics its saved notification configs
+    publish to and the event-driven ingest's subscription, so a restart loses no upload."""
 
     pubsub_host: str = ""
 
@@ -142,6 +178,12 @@ class GcsEmulator(Emulator):
                 env["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
             self._spawn([sys.executable, "-m", "devstack.gcs_emulator", "-d", str(self.data_dir),
                          "--host", "127.0.0.1", "--port", str(self.port)], env=env)
+        if self.pubsub_host:
+            from devstack.gcs_emulator import configured_topics
+
+            created = restore_notification_topics(self.pubsub_host, configured_topics(self.data_dir))
+            if created:
+                print("Pub/Sub: created again what the bucket notifications publish to:", ", ".join(created))
 
 
 class BigQueryEmulator(Emulator):

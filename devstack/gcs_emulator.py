@@ -147,6 +147,14 @@ class Notifications:
                 log.warning("notification %s for gs://%s/%s to %s failed: %s", event_type, bucket, name, topic, exc)
 
 
+def configured_topics(data_dir: Path) -> set[str]:
+    """`projects/{project}/topics/{topic}` of every notification config saved under `data_dir`."""
+    path = Path(data_dir) / CONFIGS_FILE
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    return {config["topic"].removeprefix(TOPIC_PREFIX)
+            for configs in saved.get("configs", {}).values() for config in configs.values()}
+
+
 class NotifyingStorage(Storage):
     """gcp-storage-emulator's Storage, publishing notifications after writes and deletes."""
 

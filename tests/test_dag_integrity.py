@@ -33,7 +33,7 @@ WALKTHROUGH = {
     "ecommerce_ingest_and_clean_with_errors": "gcp.ecommerce", "debug-and-demo": "gcp.ecommerce",
     "yellow_cab_sequential_ingest": "gcp.yellowcab", "yellow_cab_main": "gcp.yellowcab",
     "yellow_cab_subflow": "gcp.yellowcab", "yellow_cab_retry_main": "gcp.yellowcab",
-    "yellow_cab_retry_subflow": "gcp.yellowcab",
+    "yellow_cab_retry_subflow": "gcp.yellowcab", "event-file-ingest-reconcile": "gcp.yellowcab",
 }
 APPROVED_TAGS = {config.TAG, config.WALKTHROUGH_TAG, *config.WALKTHROUGH_NAMESPACES}
 MIN_RETRIES = 2
@@ -106,6 +106,15 @@ def test_taxi_params_have_forms_and_course_defaults(dagbag):
     assert schema["taxi"]["enum"] == ["yellow", "green"]
     assert schema["month"]["enum"] == [f"{m:02d}" for m in range(1, 13)]
     assert schema["year"]["examples"] == ["2019", "2020", "2021"] and "enum" not in schema["year"]
+
+
+def test_every_load_into_yellow_cab_raw_data_takes_the_one_pool(dagbag):
+    """The yellow-cab DAGs load the same files into one table: their loads take turns (exactly once)."""
+    loaders = {"yellow_cab_sequential_ingest": "load_file", "yellow_cab_main": "load_file",
+               "event-file-ingest": "load_object", "event-file-ingest-reconcile": "load_object"}
+    for dag_id, task_id in loaders.items():
+        assert dagbag.get_dag(dag_id).get_task(task_id).pool == config.YELLOW_CAB_RAW_LOAD_POOL, dag_id
+    assert config.YELLOW_CAB_RAW_LOAD_SLOTS == 1
 
 
 def test_hello_world_concurrency_and_paused_schedule(dagbag):

@@ -9,6 +9,9 @@ import yaml
 from include.zoomcamp import config
 from tests.conftest import REPO_ROOT
 
+POOLS = ((config.TAXI_LOAD_POOL, config.DEFAULT_TAXI_LOAD_SLOTS, config.TAXI_LOAD_POOL_DOC),
+         (config.YELLOW_CAB_RAW_LOAD_POOL, config.YELLOW_CAB_RAW_LOAD_SLOTS, config.YELLOW_CAB_RAW_LOAD_POOL_DOC))
+
 
 def _compose():
     return yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text())
@@ -33,8 +36,8 @@ def test_compose_uses_the_same_connection_variables_and_code():
     assert login == ("postgres", "root", "root", "ny_taxi")
     # No Variables in the environment: they would hide what a user sets in the UI.
     assert not [name for name in env if name.startswith("AIRFLOW_VAR_")]
-    pool = f"airflow pools set {config.TAXI_LOAD_POOL} {config.DEFAULT_TAXI_LOAD_SLOTS} '{config.TAXI_LOAD_POOL_DOC}'"
-    assert pool in " ".join(airflow["command"])
+    for name, slots, doc in POOLS:
+        assert f"airflow pools set {name} {slots} '{doc}'" in " ".join(airflow["command"])
     mounts = {m.split(":")[0] for m in airflow["volumes"]}
     assert {"./dags", "./include", "./plugins", "./requirements.txt"} <= mounts
 
@@ -45,7 +48,7 @@ def test_astro_files_agree_with_local_setup():
     settings = yaml.safe_load((REPO_ROOT / "airflow_settings.yaml").read_text())["airflow"]
     assert [c["conn_id"] for c in settings["connections"]] == [config.POSTGRES_CONN_ID]
     pools = {p["pool_name"]: (p["pool_slot"], p["pool_description"]) for p in settings["pools"]}
-    assert pools == {config.TAXI_LOAD_POOL: (config.DEFAULT_TAXI_LOAD_SLOTS, config.TAXI_LOAD_POOL_DOC)}
+    assert pools == {name: (slots, doc) for name, slots, doc in POOLS}
     variables = {v["variable_name"]: v["variable_value"] for v in settings["variables"]}
     assert variables[config.TAXI_DATA_BASE_URL_VAR] == config.DEFAULT_TAXI_DATA_BASE_URL
 

@@ -1,6 +1,8 @@
 """Walkthrough 3_5 through a running Airflow: uploads to the GCS emulator become runs of
 `event-file-ingest` without anyone triggering them (bucket notification → Pub/Sub emulator →
-PubsubPullTrigger in the triggerer's AssetWatcher → asset event → run), rows land in BigQuery.
+PubsubPullTrigger in the triggerer's AssetWatcher → asset event → run), rows land in BigQuery;
+an upload whose notification never became a run is loaded by `event-file-ingest-reconcile`, once;
+events naming another bucket are refused; a devstack restart keeps uploads flowing.
 
 The scheduler and triggerer are real (`airflow_stack`); the setup DAG is triggered as a user
 would. Every wait is bounded.
@@ -9,16 +11,28 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+import uuid
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
 
 from include.zoomcamp import config
-from include.zoomcamp.walkthrough import samples
-from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, rows_of, upload, yellow_parquet
+from include.zoomcamp.walkthrough import event_ingest, samples
+from tests.fixtures.yellow_cab import (
+    BUCKET,
+    DATASET,
+    PROJECT,
+    bigquery_client,
+    rows_of,
+    storage_client,
+    upload,
+    yellow_parquet,
+)
 
 DAG_ID = "event-file-ingest"
 SETUP = "event-file-ingest-setup"
+RECONCILE = "event-file-ingest-reconcile"
 ROWS = 300
 EVENT_TIMEOUT = 120  # seconds from an upload to its run having finished
 
@@ -90,9 +104,19 @@ def stack(airflow_stack, bq):
 
 
 def storage_bucket():
-    from tests.fixtures.yellow_cab import storage_client
-
     return storage_client().bucket(BUCKET)
+
+
+def _publish_finalize(bucket: str, name: str, generation: int) -> None:
+    """The message GCS sends for an upload (OBJECT_FINALIZE, JSON_API_V1), published to the event topic."""
+    from google.cloud import pubsub_v1
+
+    attributes = {"notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+                  "eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": bucket,
+                  "objectId": name, "objectGeneration": str(generation), "eventTime": "2026-01-01T00:00:00.000000Z"}
+    data = json.dumps({"kind": "storage#object", "bucket": bucket, "name": name, "generation": str(generation)})
+    publisher = pubsub_v1.PublisherClient()
+    publisher.publish(publisher.topic_path(PROJECT, config.EVENT_TOPIC), data.encode(), **attributes).result(timeout=10)
 
 
 def test_an_upload_under_landing_runs_the_dag_by_itself_and_loads_its_rows(stack, bq):
@@ -129,8 +153,6 @@ def test_three_quick_uploads_are_each_loaded_exactly_once(stack, bq):
 
 
 def test_a_duplicated_notification_loads_nothing_twice(stack, bq):
-    from google.cloud import pubsub_v1
-
     name = "landing/yellow_dup.parquet"
     known = _known(stack)
     generation = upload(name, yellow_parquet(ROWS, seed=20))
@@ -138,14 +160,8 @@ def test_a_duplicated_notification_loads_nothing_twice(stack, bq):
     total = _total_rows(bq)
 
     # GCS (at least once) sends the same notification again: same attributes, same object resource.
-    publisher = pubsub_v1.PublisherClient()
-    attributes = {"notificationConfig": f"projects/_/buckets/{BUCKET}/notificationConfigs/1",
-                  "eventType": "OBJECT_FINALIZE", "payloadFormat": "JSON_API_V1", "bucketId": BUCKET,
-                  "objectId": name, "objectGeneration": str(generation), "eventTime": "2026-01-01T00:00:00.000000Z"}
-    data = json.dumps({"kind": "storage#object", "bucket": BUCKET, "name": name, "generation": str(generation)})
-    topic = publisher.topic_path(PROJECT, config.EVENT_TOPIC)
     known = _known(stack)
-    publisher.publish(topic, data.encode(), **attributes).result(timeout=10)
+    _publish_finalize(BUCKET, name, generation)
     runs = _wait_runs(stack, known)
     assert {r["state"] for r in runs} == {"success"}
     assert rows_of(bq, name, generation) == ROWS and _total_rows(bq) == total
@@ -172,15 +188,18 @@ def test_a_broken_file_fails_its_run_naming_the_object_and_leaves_the_table(stac
     known = _known(stack)
     total = _total_rows(bq)
     generation = upload(name, yellow_parquet(ROWS, seed=30, truncate=True))
-    [run] = _wait_runs(stack, known)
-    assert run["state"] == "failed"
-    [load] = [ti for ti in _task_instances(stack, run) if ti["task_id"] == "load_object"]
-    assert load["state"] == "failed" and load["try_number"] == 1  # no retry of a file that cannot load
-    assert f"gs://{BUCKET}/{name}#{generation}" in _log_text(stack, run, "load_object", 0)
-    assert _total_rows(bq) == total
-    assert not [row for row in _ingest_log(bq) if row[0] == name]
-    staging = [t.table_id for t in bq.list_tables(f"{PROJECT}.{DATASET}") if t.table_id.startswith("_stage_")]
-    assert staging == []
+    try:
+        [run] = _wait_runs(stack, known)
+        assert run["state"] == "failed"
+        [load] = [ti for ti in _task_instances(stack, run) if ti["task_id"] == "load_object"]
+        assert load["state"] == "failed" and load["try_number"] == 1  # no retry of a file that cannot load
+        assert f"gs://{BUCKET}/{name}#{generation}" in _log_text(stack, run, "load_object", 0)
+        assert _total_rows(bq) == total
+        assert not [row for row in _ingest_log(bq) if row[0] == name]
+        staging = [t.table_id for t in bq.list_tables(f"{PROJECT}.{DATASET}") if t.table_id.startswith("_stage_")]
+        assert staging == []
+    finally:
+        storage_bucket().blob(name).delete()  # else each reconciliation would fail on it
 
 
 def test_a_csv_upload_is_loaded_like_a_parquet_one(stack, bq):
@@ -213,3 +232,168 @@ def test_a_manual_run_without_an_event_succeeds_and_one_naming_an_object_loads_i
         [run] = _wait_runs(stack, known, run_type="manual")
         assert run["state"] == "success"
         assert rows_of(bq, name, generation) == ROWS and _total_rows(bq) == total + ROWS
+
+
+# -- losses the event chain cannot see, and the reconciliation -------------------------------------------------
+def _landing_asset(stack) -> dict:
+    query = urllib.parse.urlencode({"name_pattern": event_ingest.ASSET_NAME, "only_active": "false"})
+    [asset] = [a for a in stack.api("GET", f"/api/v2/assets?{query}")["assets"] if a["name"] == event_ingest.ASSET_NAME]
+    return asset
+
+
+def _reparse(stack, dag_id: str) -> None:
+    """Ask the dag-processor to parse the DAG's file next (it updates the asset's watchers)."""
+    stack.api("PUT", f"/api/v2/parseDagFile/{stack.api('GET', f'/api/v2/dags/{dag_id}')['file_token']}")
+
+
+def _triggerer_heartbeats(stack, count: int) -> None:
+    """Until the triggerer has written `count` more heartbeats: each comes after a new pass of its loop."""
+    def latest():
+        return stack.api("GET", "/api/v2/monitor/health")["triggerer"]["latest_triggerer_heartbeat"]
+    seen = latest()
+    for _ in range(count):
+        seen = stack.wait_until(lambda: (beat := latest()) and beat > seen and beat, 60, "a triggerer heartbeat")
+
+
+@contextmanager
+def _watcher_stopped(stack):
+    """`event-file-ingest` paused, which removes its asset's watcher; the triggerer then cancels the
+    PubsubPullTrigger (it drops the trigger's row on one pass of its loop, cancels it on the next: three
+    heartbeats cover both). Active and watched again afterwards."""
+    stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": True})
+    try:
+        _reparse(stack, DAG_ID)
+        stack.wait_until(lambda: not _landing_asset(stack)["watchers"], 180, "the landing asset without watcher")
+        _triggerer_heartbeats(stack, 3)
+        yield
+    finally:
+        stack.api("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        _reparse(stack, DAG_ID)
+        stack.wait_until(lambda: _landing_asset(stack)["watchers"], 180, "the landing asset watched again")
+
+
+def _ack_notification(stack, object_name: str) -> None:
+    """Pull file-upload-sub until the notification of `object_name` comes, and ack it, as the trigger does
+    (other messages are handed back at once)."""
+    from google.cloud import pubsub_v1
+
+    with pubsub_v1.SubscriberClient() as subscriber:
+        subscription = subscriber.subscription_path(PROJECT, config.EVENT_SUBSCRIPTION)
+
+        def acked() -> bool:
+            received = subscriber.pull(subscription=subscription, max_messages=10, return_immediately=True,
+                                       timeout=30).received_messages
+            mine = [m.ack_id for m in received if m.message.attributes["objectId"] == object_name]
+            others = [m.ack_id for m in received if m.ack_id not in mine]
+            if others:
+                subscriber.modify_ack_deadline(subscription=subscription, ack_ids=others, ack_deadline_seconds=0)
+            if mine:
+                subscriber.acknowledge(subscription=subscription, ack_ids=mine)
+            return bool(mine)
+        stack.wait_until(acked, 60, f"the notification of {object_name} pulled")
+
+
+def _reconcile(stack) -> tuple[str, dict]:
+    run_id = stack.trigger(RECONCILE)
+    return run_id, stack.wait_for_run(RECONCILE, run_id)
+
+
+def _logged(bq, name: str) -> list[tuple]:
+    return [tuple(r) for r in bq.query(
+        f"SELECT generation, rows_loaded, event_type FROM `{PROJECT}.{DATASET}.ingest_log` "
+        f"WHERE bucket = '{BUCKET}' AND object_name = '{name}'").result()]
+
+
+@pytest.mark.timeout(900)
+def test_an_upload_acked_without_a_run_is_loaded_once_by_the_reconciliation(stack, bq):
+    """The trigger acks a pulled batch, then the triggerer stores it as an asset event: a triggerer stopped
+    in between leaves the message acked (Pub/Sub never delivers it again) and no event, so no run. Here the
+    test is that consumer: with the watcher stopped it pulls and acks the upload's notification itself, the
+    same state. The reconciliation loads the file, once; a second reconciliation adds nothing."""
+    name = "landing/yellow_acked_without_run.parquet"
+    stack.wait_for_dag(RECONCILE)
+    known = _known(stack)
+    with _watcher_stopped(stack):
+        generation = upload(name, yellow_parquet(ROWS, seed=60))
+        _ack_notification(stack, name)
+    assert [r for r in _runs(stack) if r["dag_run_id"] not in known] == []  # lost to the event chain
+    try:
+        run_id, run = _reconcile(stack)
+        assert run["state"] == "success"
+        assert rows_of(bq, name, generation) == ROWS and rows_of(bq, name) == ROWS
+        assert _logged(bq, name) == [(generation, ROWS, event_ingest.RECONCILE)]
+        total, logged = _total_rows(bq), _ingest_log(bq)
+
+        run_id, run = _reconcile(stack)
+        assert run["state"] == "success"
+        assert stack.xcom(RECONCILE, run_id, "list_unloaded") == []
+        assert _total_rows(bq) == total and _ingest_log(bq) == logged
+    finally:
+        storage_bucket().blob(name).delete()
+
+
+def test_an_event_for_another_bucket_is_refused_and_logged(stack, bq):
+    """Anything allowed to publish to the topic could name any bucket: the DAG loads only the watched one's."""
+    foreign = f"foreign-{uuid.uuid4().hex[:8]}"
+    name = "landing/yellow_foreign.parquet"
+    bucket = storage_client().create_bucket(foreign)
+    try:
+        generation = upload(name, yellow_parquet(ROWS, seed=70), bucket=foreign)
+        known = _known(stack)
+        total = _total_rows(bq)
+        _publish_finalize(foreign, name, generation)
+        [run] = _wait_runs(stack, known)
+        assert run["state"] == "success"
+        assert _xcom(stack, run, "collect_objects") == []
+        refusal = f"refused: bucket {foreign} is not the watched bucket {BUCKET}"
+        assert refusal in _log_text(stack, run, "collect_objects")
+        assert rows_of(bq, name, bucket=foreign) == 0 and _total_rows(bq) == total
+        assert not list(bq.query(f"SELECT 1 FROM `{PROJECT}.{DATASET}.ingest_log` "
+                                 f"WHERE bucket = '{foreign}'").result())
+    finally:
+        for blob in bucket.list_blobs():
+            blob.delete()
+        bucket.delete()
+
+
+def test_a_devstack_restart_recreates_the_event_topic_and_subscription(tmp_path, monkeypatch):
+    """The Pub/Sub emulator keeps its topics in memory, the GCS emulator its notification configs on disk:
+    after `stop_services`/`start_services` the topic and the subscription exist again and an upload under
+    landing/ reaches the subscription."""
+    from google.cloud import pubsub_v1
+
+    from devstack.__main__ import PORTS, start_services, stop_services
+    from devstack.postgres import free_port
+
+    ports: dict[str, int] = {}
+    for key, _, _ in PORTS:
+        while (port := free_port(0)) in ports.values():
+            pass
+        ports[key] = port
+    env = start_services(tmp_path, ports=ports)
+    try:
+        for name in ("STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"):
+            monkeypatch.setenv(name, env[name])
+        topic = pubsub_v1.PublisherClient().topic_path(PROJECT, config.EVENT_TOPIC)
+        subscription = pubsub_v1.SubscriberClient().subscription_path(PROJECT, config.EVENT_SUBSCRIPTION)
+        pubsub_v1.PublisherClient().create_topic(name=topic, timeout=10)
+        with pubsub_v1.SubscriberClient() as subscriber:
+            subscriber.create_subscription(name=subscription, topic=topic,
+                                           ack_deadline_seconds=config.EVENT_ACK_DEADLINE_SECONDS, timeout=10)
+        storage_client().create_bucket(BUCKET)
+        event_ingest.ensure_bucket_notification(BUCKET, PROJECT)
+
+        stop_services(tmp_path)
+        start_services(tmp_path, ports=ports)
+        assert pubsub_v1.PublisherClient().get_topic(topic=topic, timeout=10).name == topic
+        with pubsub_v1.SubscriberClient() as subscriber:
+            found = subscriber.get_subscription(subscription=subscription, timeout=10)
+            assert (found.topic, found.ack_deadline_seconds) == (topic, config.EVENT_ACK_DEADLINE_SECONDS)
+            name = "landing/after_restart.parquet"
+            generation = upload(name, yellow_parquet(10, seed=80))
+            received = subscriber.pull(subscription=subscription, max_messages=10, return_immediately=True,
+                                       timeout=10).received_messages
+        assert [(m.message.attributes["objectId"], m.message.attributes["objectGeneration"]) for m in received] == [
+            (name, str(generation))]
+    finally:
+        stop_services(tmp_path)

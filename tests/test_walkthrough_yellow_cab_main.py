@@ -19,7 +19,7 @@ import pytest
 from include.zoomcamp.walkthrough import samples
 from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, storage_client, upload, yellow_parquet
 
-MAIN, SUBFLOW = "yellow_cab_main", "yellow_cab_subflow"
+MAIN, SUBFLOW, SEQUENTIAL = "yellow_cab_main", "yellow_cab_subflow", "yellow_cab_sequential_ingest"
 PREFIX, ARCHIVE = "yellow-cab/", "yellow-cab-archive/"
 RUN_TIMEOUT = 300
 DETECTIONS = ("suspicious_trips", "short_trips", "long_trips", "invalid_location_trips")
@@ -65,7 +65,7 @@ def bucket(bq):
 
 @pytest.fixture(scope="module")
 def stack(airflow_stack):
-    for dag_id in (MAIN, SUBFLOW):
+    for dag_id in (MAIN, SUBFLOW, SEQUENTIAL):
         airflow_stack.wait_for_dag(dag_id)
     return airflow_stack
 
@@ -279,3 +279,37 @@ def test_a_failed_subflow_archives_nothing_and_a_broken_file_holds_back_only_its
             blob = bucket.get_blob(name)
             if blob is not None:
                 blob.delete()
+
+
+@pytest.mark.timeout(900)
+def test_3_2_and_3_3_at_once_load_each_row_once(stack, bucket, bq):
+    """Both DAGs load yellow-cab/ into raw_data: triggered together, every file's rows arrive once, each
+    generation is logged once, and no staging table is left. Six files: 3_3 loads five at once while 3_2
+    goes through them one by one, so the two DAGs reach the same files at the same time."""
+    import pyarrow.parquet as pq
+
+    for month in range(1, 5):
+        upload(f"{PREFIX}2025/yellow_tripdata_2025-0{month}.parquet", yellow_parquet(1000 + month, seed=90 + month))
+    expected = {f"gs://{BUCKET}/{blob.name}": pq.read_metadata(io.BytesIO(blob.download_as_bytes())).num_rows
+                for blob in bucket.client.list_blobs(BUCKET, prefix=PREFIX)}
+    assert len(expected) == 6
+    run_ids = {dag_id: stack.trigger(dag_id) for dag_id in (SEQUENTIAL, MAIN)}
+    states = {dag_id: stack.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)["state"]
+              for dag_id, run_id in run_ids.items()}
+    assert states == {SEQUENTIAL: "success", MAIN: "success"}
+
+    loaded = bq.query(f"SELECT source_uri, count(*) FROM {table('raw_data')} GROUP BY 1").result()
+    timings = {dag_id: sorted((ti["start_date"], ti["end_date"], ti["rendered_map_index"])
+                              for ti in stack.mapped(dag_id, run_id, "load_file").values())
+               for dag_id, run_id in run_ids.items()}
+    assert dict(loaded) == expected, timings
+    logged = bq.query(f"SELECT object_name, generation, count(*), sum(rows_loaded) FROM {table('ingest_log')} "
+                      f"WHERE bucket = '{BUCKET}' AND STARTS_WITH(object_name, '{PREFIX}') GROUP BY 1, 2").result()
+    assert {f"gs://{BUCKET}/{r[0]}": (r[2], r[3]) for r in logged} == {uri: (1, n) for uri, n in expected.items()}
+    statuses = {uri: sorted(stack.xcom(dag_id, run_id, "load_file", map_index=ti["map_index"])["status"]
+                            for dag_id, run_id in run_ids.items()
+                            for ti in stack.mapped(dag_id, run_id, "load_file").values()
+                            if f"gs://{BUCKET}/{ti['rendered_map_index']}" == uri)
+                for uri in expected}
+    assert statuses == {uri: ["already_loaded", "loaded"] for uri in expected}  # one DAG loaded it, once
+    assert [t.table_id for t in bq.list_tables(f"{PROJECT}.{DATASET}") if t.table_id.startswith("_stage_")] == []

@@ -79,9 +79,17 @@ DEFAULT_ORDERS_CSV_URL = "https://huggingface.co/datasets/kestra/datasets/raw/ma
 
 # Walkthrough yellow-cab ingest into dataset YellowCab.
 YELLOW_CAB_DATASET = "YellowCab"
+# Every load into YellowCab.raw_data (3_2, 3_3, 3_5 and its reconciliation) takes this pool's one slot:
+# loads of one object generation from two DAGs never overlap, so each is loaded once (BigQuery lets two
+# INSERTs run at once, each blind to the other's rows). Created by `make run` / `make services` (devstack);
+# more slots would let two DAGs load the same object at once.
+YELLOW_CAB_RAW_LOAD_POOL = "yellow_cab_raw_loads"
+YELLOW_CAB_RAW_LOAD_POOL_DOC = "Loads into BigQuery YellowCab.raw_data (walkthrough 3_2, 3_3, 3_5): one at a time"
+YELLOW_CAB_RAW_LOAD_SLOTS = 1
 # Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
 EVENT_TOPIC = "file-upload-events"
 EVENT_SUBSCRIPTION = "file-upload-sub"
+EVENT_ACK_DEADLINE_SECONDS = 60
 EVENT_PREFIX = "landing/"
 
 # Which GCP the DAGs talk to (`make run GCP=emulators|real`, docs/gcp.md): devstack hands the mode to

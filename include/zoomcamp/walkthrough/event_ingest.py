@@ -7,6 +7,12 @@ asset event → a run of `event-file-ingest` → BigQuery YellowCab.raw_data.
 The trigger acks a pulled batch and yields it as one event; Airflow may fold several events into one
 run, and Pub/Sub may deliver a message twice, so `objects_to_load` reads every event of the run and
 keeps each (bucket, object, generation) once; `yellow_cab.load_object` skips generations already loaded.
+Events naming another bucket than the watched one are refused: whoever may publish to the topic must not
+choose what the DAG reads.
+
+The trigger acks before Airflow stores the event, a notification whose publish failed is gone, and a
+topic that did not exist drops them all: `unloaded_objects` is what `event-file-ingest-reconcile` loads,
+every object generation under landing/ that ingest_log lacks.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ FINALIZE = "OBJECT_FINALIZE"
 MANUAL_RUN = "manual-run"
 MAX_MESSAGES = 50  # per pull; one pull = one asset event
 POKE_INTERVAL = 2.0  # seconds between empty pulls (each pull itself waits for messages)
+RECONCILE = "reconcile"  # the event type ingest_log records for loads of the reconciliation
 WATCHER_NAME = "file_upload_watcher"
 ASSET_NAME = "yellow_cab_landing_files"
 
@@ -74,8 +81,11 @@ def messages_of(events: Iterable) -> list[dict]:
     return messages
 
 
-def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX) -> tuple[list[dict], list[dict]]:
-    """(objects to load, skipped ones with the reason), each object once per generation, in event order."""
+def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX,
+                    bucket: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(objects to load, skipped ones with the reason), each object once per generation, in event order.
+    Only objects of `bucket` (default: the watched one) are loaded; others are refused with a warning."""
+    watched = bucket or watched_bucket()
     selected, skipped, seen = [], [], set()
     for message in messages_of(events):
         attrs = message.get("attributes") or {}
@@ -89,6 +99,9 @@ def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX) -> tupl
             reason = f"event {obj['event_type'] or '(none)'} is not {FINALIZE}"
         elif not (obj["bucket"] and obj["object_name"] and obj["generation"]):
             reason = "message lacks bucketId/objectId/objectGeneration"
+        elif obj["bucket"] != watched:
+            reason = f"refused: bucket {obj['bucket']} is not the watched bucket {watched}"
+            log.warning("Refusing %s (message %s): %s", uri, obj["message_id"], reason)
         elif not obj["object_name"].startswith(prefix):
             reason = f"outside {prefix}"
         elif yellow_cab.source_format(obj["object_name"]) is None:
@@ -97,7 +110,8 @@ def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX) -> tupl
         elif key in seen:
             reason = "duplicate message in this run"
         if reason:
-            log.info("Skipping %s (message %s): %s", uri, obj["message_id"], reason)
+            if not reason.startswith("refused"):
+                log.info("Skipping %s (message %s): %s", uri, obj["message_id"], reason)
             skipped.append({**obj, "reason": reason})
             continue
         seen.add(key)
@@ -117,6 +131,23 @@ def manual_object(object_name: str, bucket: str | None = None) -> list[dict]:
     name = object_name.removeprefix(f"gs://{bucket}/")
     return [{"bucket": bucket, "object_name": name, "generation": "",
              "event_type": MANUAL_RUN, "message_id": ""}]
+
+
+def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB_DATASET,
+                     prefix: str = config.EVENT_PREFIX, conn_id: str = config.GCP_CONN_ID) -> list[dict]:
+    """Every .parquet/.csv object under `prefix` of `bucket` whose live generation `dataset.ingest_log` does not
+    record, by name (`{"bucket", "object_name", "generation"}`). A missing bucket holds nothing to load."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    if GCSHook(gcp_conn_id=conn_id).get_conn().lookup_bucket(bucket) is None:
+        log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it)",
+                    bucket)
+        return []
+    objects = yellow_cab.list_data_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
+    if not objects:
+        return []
+    loaded = yellow_cab.logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    return [o for o in objects if (o["object_name"], o["generation"]) not in loaded]
 
 
 def ensure_bucket_notification(bucket: str, project: str, topic: str = config.EVENT_TOPIC,

@@ -3,21 +3,27 @@
 `load_object(bucket, object_name, generation, ...)` loads one Parquet or CSV object (format from
 its extension) exactly once per object generation:
 
-1. skip it when `YellowCab.ingest_log` (or `raw_data` itself) already holds that generation;
-2. load it into its own staging table, created first with the file's own columns (Parquet: the
-   footer's schema, read with ranged reads; CSV: the header, every column STRING) — a broken file
-   fails here, and `raw_data` is untouched;
-3. one `INSERT … SELECT` into `raw_data`, matching columns by name case-insensitively (TLC's
-   `airport_fee` and `Airport_fee` are the same column), casting to the table's types, adding
-   `source_uri` (gs://bucket/object) and `source_generation`; columns the table lacks are logged
-   and dropped, columns the file lacks stay NULL;
-4. a row in `ingest_log`, then the staging table is dropped.
+1. skip it when `YellowCab.ingest_log` already holds that generation (when only `raw_data` does, a
+   load stopped between its insert and its log row: the row is written, nothing is inserted);
+2. load it into a staging table of its own load (named after the object generation and the task
+   instance: DAG, run, map index), created first with the file's own columns (Parquet: the footer's
+   schema, read with ranged reads; CSV: the header, every column STRING) — a broken file fails
+   here, and `raw_data` is untouched;
+3. one `INSERT … SELECT … WHERE NOT EXISTS` into `raw_data`, which inserts nothing when rows of that
+   (source_uri, source_generation) are there already; it matches columns by name
+   case-insensitively (TLC's `airport_fee` and `Airport_fee` are the same column), casts to the
+   table's types and adds `source_uri` (gs://bucket/object) and `source_generation`; columns the
+   table lacks are logged and dropped, columns the file lacks stay NULL;
+4. a row in `ingest_log` (unless one is there), then the staging table is dropped.
+
+Every task that loads (`load_file_task`: 3_2, 3_3, 3_5 and its reconciliation) takes the one slot of
+the pool `yellow_cab_raw_loads`: BigQuery runs two INSERTs into one table side by side, each blind
+to the other's rows, so the check in 3 is exact only while loads take turns. It makes a retry, a
+duplicate event or a second DAG insert nothing twice.
 
 Dataset and both tables are created by `create_tables_tasks` (used by `event-file-ingest-setup`,
 `yellow_cab_sequential_ingest` and `yellow_cab_main`); the last two list and load with the tasks
 `list_files_task` and `load_file_task` make: bqemulator 1.1.0 can load Parquet into an existing table only.
-Callers run loads of the same object one at a time (the DAGs: `max_active_runs=1`); the checks in 1
-make a retry after a failure between 3 and 4 insert nothing twice.
 """
 from __future__ import annotations
 
@@ -196,19 +202,37 @@ def _key_params(obj: GcsObject) -> list:
             bigquery.ScalarQueryParameter("generation", "INT64", obj.generation)]
 
 
-def already_loaded(client, obj: GcsObject, project: str, dataset: str) -> bool:
-    params = _key_params(obj)
-    logged = _scalar(client, f"SELECT count(*) FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
-                             "WHERE bucket = @bucket AND object_name = @name AND generation = @generation", params)
-    if logged:
-        return True
-    return bool(_scalar(client, f"SELECT count(*) FROM {_table(project, dataset, RAW_TABLE)} "
-                                "WHERE source_uri = @uri AND source_generation = @generation", params))
+def logged(client, obj: GcsObject, project: str, dataset: str) -> bool:
+    """Whether `ingest_log` records this object generation."""
+    return bool(_scalar(client, f"SELECT count(*) FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
+                                "WHERE bucket = @bucket AND object_name = @name AND generation = @generation",
+                        _key_params(obj)))
+
+
+def rows_in_raw(client, obj: GcsObject, project: str, dataset: str) -> int:
+    return _scalar(client, f"SELECT count(*) FROM {_table(project, dataset, RAW_TABLE)} "
+                           "WHERE source_uri = @uri AND source_generation = @generation", _key_params(obj))
+
+
+def logged_generations(bucket: str, prefix: str, *, project: str, dataset: str = config.YELLOW_CAB_DATASET,
+                       conn_id: str = config.GCP_CONN_ID) -> set[tuple[str, int]]:
+    """(object name, generation) of every object under `prefix` of `bucket` that ingest_log records."""
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from google.cloud import bigquery
+
+    client = BigQueryHook(gcp_conn_id=conn_id, use_legacy_sql=False).get_client(project_id=project)
+    params = [bigquery.ScalarQueryParameter("bucket", "STRING", bucket),
+              bigquery.ScalarQueryParameter("prefix", "STRING", prefix)]
+    sql = (f"SELECT DISTINCT object_name, generation FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
+           "WHERE bucket = @bucket AND STARTS_WITH(object_name, @prefix)")
+    rows = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+    return {(name, int(generation)) for name, generation in rows}
 
 
 def insert_select_sql(project: str, dataset: str, staging: str, columns: list[tuple[str, str]], fmt: str,
                       obj: GcsObject) -> tuple[str, list[str]]:
-    """The INSERT … SELECT from staging into raw_data, and the file columns it leaves out."""
+    """The INSERT … SELECT from staging into raw_data, and the file columns it leaves out. It inserts nothing
+    when raw_data holds rows of this object generation already (query parameters @uri, @generation)."""
     targets = {name.lower(): (name, bq_type) for name, bq_type in YELLOW_COLUMNS}
     into, select, dropped = [], [], []
     for name, _ in columns:
@@ -221,24 +245,58 @@ def insert_select_sql(project: str, dataset: str, staging: str, columns: list[tu
         select.append(f"CAST({expr} AS {_CAST[target[1]]})")
     into += ["`source_uri`", "`source_generation`"]
     select += ["@uri", "@generation"]
-    sql = (f"INSERT INTO {_table(project, dataset, RAW_TABLE)} ({', '.join(into)})\n"
-           f"SELECT {', '.join(select)}\nFROM {_table(project, dataset, staging)}")
+    raw = _table(project, dataset, RAW_TABLE)
+    sql = (f"INSERT INTO {raw} ({', '.join(into)})\n"
+           f"SELECT {', '.join(select)}\nFROM {_table(project, dataset, staging)}\n"
+           f"WHERE NOT EXISTS (SELECT 1 FROM {raw} WHERE source_uri = @uri AND source_generation = @generation)")
     return sql, dropped
 
 
-def staging_table_name(obj: GcsObject) -> str:
-    digest = hashlib.sha1(str(obj).encode()).hexdigest()[:16]
-    return f"_stage_{RAW_TABLE}_{digest}"
+def ingest_log_sql(project: str, dataset: str, columns) -> str:
+    """One row into ingest_log from query parameters named after `columns`, unless it holds that generation."""
+    log_table = _table(project, dataset, INGEST_LOG_TABLE)
+    return (f"INSERT INTO {log_table} ({', '.join(columns)})\n"
+            f"SELECT {', '.join('@' + c for c in columns)} FROM (SELECT 1)\n"
+            f"WHERE NOT EXISTS (SELECT 1 FROM {log_table} "
+            "WHERE bucket = @bucket AND object_name = @object_name AND generation = @generation)")
 
 
-def load_object(bucket: str, object_name: str, generation: int | str | None, *, project: str,
-                dataset: str = config.YELLOW_CAB_DATASET, event_type: str = "", run_id: str = "",
+@dataclass(frozen=True)
+class LoadRun:
+    """The task instance loading an object: its ingest_log row names the run, its staging table all three."""
+    dag_id: str
+    run_id: str
+    map_index: int = -1
+
+
+def staging_table_name(obj: GcsObject, load: LoadRun) -> str:
+    """The staging table of one load: one per object generation and task instance (DAG, run, map index), so
+    two loads never share one; a retry of the same instance replaces its own."""
+    key = "\n".join((str(obj), load.dag_id, load.run_id, str(load.map_index)))
+    return f"_stage_{RAW_TABLE}_{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def _write_log(client, obj: GcsObject, project: str, dataset: str, *, event_type: str, fmt: str, rows: int,
+               run_id: str) -> None:
+    from google.cloud import bigquery
+
+    row = {"bucket": obj.bucket, "object_name": obj.name, "generation": obj.generation, "event_type": event_type,
+           "source_format": fmt, "rows_loaded": rows, "run_id": run_id, "loaded_at": datetime.now(timezone.utc)}
+    types = {name: bq_type for name, bq_type, _ in INGEST_LOG_COLUMNS}
+    params = [bigquery.ScalarQueryParameter(k, _CAST[types[k]], v) for k, v in row.items()]
+    client.query(ingest_log_sql(project, dataset, list(row)),
+                 job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+
+
+def load_object(bucket: str, object_name: str, generation: int | str | None, *, project: str, load: LoadRun,
+                dataset: str = config.YELLOW_CAB_DATASET, event_type: str = "",
                 conn_id: str = config.GCP_CONN_ID) -> dict:
     """Load one object generation into `dataset.raw_data` once; returns what happened.
 
     `{"object": "gs://b/o#g", "status": "loaded" | "already_loaded" | "skipped", "rows": n}`.
     Objects that are neither .parquet nor .csv are skipped. A file BigQuery cannot read raises
     ObjectLoadError naming it, with raw_data unchanged; other errors (network, quota) propagate as they are.
+    Callers hold the pool `yellow_cab_raw_loads` (see the module's doc).
     """
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
@@ -257,15 +315,21 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
         if blob is None:
             raise ObjectLoadError(f"{obj}: no such object")
         obj = GcsObject(bucket, object_name, int(blob.generation))
-    if already_loaded(client, obj, project, dataset):
+    already = {"object": str(obj), "status": "already_loaded", "rows": 0}
+    if logged(client, obj, project, dataset):
         log.info("Skipping %s: this generation is already in %s.%s", obj, dataset, RAW_TABLE)
-        return {"object": str(obj), "status": "already_loaded", "rows": 0}
+        return already
+    if (present := rows_in_raw(client, obj, project, dataset)):
+        log.info("Skipping %s: this generation is already in %s.%s (%d rows); writing its missing %s row",
+                 obj, dataset, RAW_TABLE, present, INGEST_LOG_TABLE)
+        _write_log(client, obj, project, dataset, event_type=event_type, fmt=fmt, rows=present, run_id=load.run_id)
+        return already
 
     columns = file_columns(storage, obj, fmt)
-    staging = f"{project}.{dataset}.{staging_table_name(obj)}"
+    staging = f"{project}.{dataset}.{staging_table_name(obj, load)}"
     table = bigquery.Table(staging, schema=[bigquery.SchemaField(n, t) for n, t in columns])
     table.expires = datetime.now(timezone.utc) + STAGING_TTL
-    client.delete_table(staging, not_found_ok=True)
+    client.delete_table(staging, not_found_ok=True)  # this instance's own, left by an earlier try
     client.create_table(table)
     try:
         job_config = bigquery.LoadJobConfig(
@@ -275,69 +339,72 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
             client.load_table_from_uri(obj.uri, staging, job_config=job_config).result()
         except (exceptions.BadRequest, exceptions.NotFound) as exc:
             raise ObjectLoadError(f"{obj}: BigQuery could not load it as {fmt}: {exc}") from exc
-        rows = _scalar(client, f"SELECT count(*) FROM `{staging}`")
+        staged = _scalar(client, f"SELECT count(*) FROM `{staging}`")
         sql, dropped = insert_select_sql(project, dataset, staging.rsplit(".", 1)[1], columns, fmt, obj)
         if dropped:
             log.warning("%s: columns not in %s, left out: %s", obj, RAW_TABLE, dropped)
         try:
-            client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=_key_params(obj))).result()
+            job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=_key_params(obj)))
+            job.result()
         except exceptions.BadRequest as exc:  # e.g. a value that does not cast: nothing was inserted
             raise ObjectLoadError(f"{obj}: its rows do not fit {dataset}.{RAW_TABLE}: {exc}") from exc
-        log_row = {"bucket": obj.bucket, "object_name": obj.name, "generation": obj.generation,
-                   "event_type": event_type, "source_format": fmt, "rows_loaded": rows, "run_id": run_id,
-                   "loaded_at": datetime.now(timezone.utc)}
-        client.query(
-            f"INSERT INTO {_table(project, dataset, INGEST_LOG_TABLE)} "
-            f"({', '.join(log_row)}) VALUES ({', '.join('@' + k for k in log_row)})",
-            job_config=bigquery.QueryJobConfig(query_parameters=[
-                bigquery.ScalarQueryParameter(k, t, log_row[k]) for k, t, _ in INGEST_LOG_COLUMNS
-                if k in log_row])).result()
+        rows = job.num_dml_affected_rows or 0
+        if staged and not rows:  # rows of this generation arrived meanwhile: another load holds them
+            log.warning("Skipping %s: its rows reached %s.%s meanwhile, from another load; nothing inserted",
+                        obj, dataset, RAW_TABLE)
+            return already
+        _write_log(client, obj, project, dataset, event_type=event_type, fmt=fmt, rows=rows, run_id=load.run_id)
     finally:
         client.delete_table(staging, not_found_ok=True)
     log.info("Loaded %s (%s): %d rows into %s.%s", obj, fmt, rows, dataset, RAW_TABLE)
     return {"object": str(obj), "status": "loaded", "rows": rows}
 
 
-def list_parquet_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CONN_ID) -> list[dict]:
-    """Every .parquet object under `prefix` (any depth), by name: `{"bucket", "object_name", "generation"}`
-    (the generation listed is the one loaded, even if the object is replaced meanwhile)."""
+def list_data_objects(bucket: str, prefix: str, conn_id: str = config.GCP_CONN_ID,
+                         formats: tuple[str, ...] = ("PARQUET",)) -> list[dict]:
+    """Every object of `formats` (by extension) under `prefix` (any depth), by name: `{"bucket", "object_name",
+    "generation"}` (the generation listed is the one loaded, even if the object is replaced meanwhile)."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     blobs = GCSHook(gcp_conn_id=conn_id).get_conn().list_blobs(bucket, prefix=prefix)
     objects = [{"bucket": bucket, "object_name": b.name, "generation": int(b.generation)}
-               for b in blobs if source_format(b.name) == "PARQUET"]
+               for b in blobs if source_format(b.name) in formats]
     return sorted(objects, key=lambda o: o["object_name"])
 
 
 def list_files_task(prefix: str):
-    """The `list_files` task of the ingest DAGs: `list_parquet_objects` under `prefix`, logged."""
+    """The `list_files` task of the ingest DAGs: `list_data_objects` under `prefix`, logged."""
     from airflow.sdk import task
 
     @task(task_id="list_files")
     def list_files(bucket: str) -> list[dict]:
-        objects = list_parquet_objects(bucket, prefix)
+        objects = list_data_objects(bucket, prefix)
         print(f"{len(objects)} Parquet file(s) under gs://{bucket}/{prefix}: {[o['object_name'] for o in objects]}")
         return objects
 
     return list_files
 
 
-def load_file_task(files_at_once: int):
-    """The `load_file` task of the ingest DAGs, to be mapped over `list_files`: `load_object` for one listed
-    object, at most `files_at_once` at a time per run, each mapped instance named after its object. A file
-    BigQuery cannot read fails its instance at once (AirflowFailException naming it). Returns the listed
-    object with `load_object`'s answer."""
+def load_file_task(files_at_once: int | None, task_id: str = "load_file", event_type: str = "list"):
+    """The loading task of every DAG writing raw_data, to be mapped over objects (`{"bucket", "object_name",
+    "generation"}`, and an `event_type` for ingest_log, else `event_type`): `load_object` for one object, in
+    the pool `yellow_cab_raw_loads`, at most `files_at_once` at a time per run (None: no cap of its own),
+    each mapped instance named after its object. A file BigQuery cannot read fails its instance at once
+    (AirflowFailException naming it). Returns the object with `load_object`'s answer."""
     from airflow.sdk import get_current_context, task
 
-    @task(task_id="load_file", map_index_template="{{ object_name }}", max_active_tis_per_dagrun=files_at_once)
+    @task(task_id=task_id, map_index_template="{{ object_name }}", max_active_tis_per_dagrun=files_at_once,
+          pool=config.YELLOW_CAB_RAW_LOAD_POOL)
     def load_file(obj: dict, project: str) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
         context = get_current_context()
         context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
+        ti = context["ti"]
         try:
             result = load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
-                                 event_type="list", run_id=context["run_id"])
+                                 event_type=obj.get("event_type") or event_type,
+                                 load=LoadRun(ti.dag_id, ti.run_id, ti.map_index))
         except ObjectLoadError as exc:
             raise AirflowFailException(str(exc)) from None
         return {**obj, **result}
