@@ -72,8 +72,9 @@ def test_ids_equal_postgres_md5_for_every_spelling(clean, pg_uri, tmp_path, sche
     downloaded = downloaded_gz(tmp_path, file_name, text)
     rows = text.count("\n") - 1
 
-    with row_ids.annotation(downloaded.path, schema, file_name, tmp_path) as ids:
+    with row_ids.annotation(downloaded, schema, file_name, tmp_path) as ids:
         copied = b"".join(ids.copy_rows())
+        assert ids.finish(file_name, downloaded).rows == rows
         summary = ids.summary
     # Exactly the rows with a respelled value are left to Postgres.
     respelled = sum(1 for line in text.splitlines()[1:]
