@@ -356,7 +356,11 @@ def _load_in_one_pass(conn, schema: TaxiSchema, file_name: str, downloaded: Down
     csv = ids.finish(file_name, downloaded)  # the whole file passed, or this raises
     summary = ids.summary
     phases.done("stream")
-    phases.seconds.update({f"stream.{part}": seconds for part, seconds in summary.seconds.items()})
+    # The stream's wall time is the loader waiting for DuckDB's ids or sending rows to Postgres
+    # (and waiting for it); the verification runs beside both in its own thread.
+    ids_seconds = summary.seconds["ids"]
+    phases.seconds.update({"stream.ids": ids_seconds, "stream.copy": phases.seconds["stream"] - ids_seconds,
+                           "stream.verify_cpu": summary.seconds["verify"]})
     # Rows in the month are on its days by definition; strays and leftovers add theirs.
     month_days = _month_days(schema, file_name)
     days: set[date | None] | None = None if month_days is None else month_days | summary.stray_days
