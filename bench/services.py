@@ -37,3 +37,9 @@ def settle(uri: str) -> None:
 
 def machine_line() -> str:
     return f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def backend_cpu_seconds(conn) -> float:
+    """CPU seconds the connection's Postgres backend has used (Linux: the server runs on this machine)."""
+    fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -72,8 +72,9 @@ def test_ids_equal_postgres_md5_for_every_spelling(clean, pg_uri, tmp_path, sche
     downloaded = downloaded_gz(tmp_path, file_name, text)
     rows = text.count("\n") - 1
 
-    with row_ids.annotation(downloaded.path, schema, file_name, tmp_path) as ids:
+    with row_ids.annotation(downloaded, schema, file_name, tmp_path) as ids:
         copied = b"".join(ids.copy_rows())
+        assert ids.finish(file_name, downloaded).rows == rows
         summary = ids.summary
     # Exactly the rows with a respelled value are left to Postgres.
     respelled = sum(1 for line in text.splitlines()[1:]
@@ -85,6 +86,11 @@ def test_ids_equal_postgres_md5_for_every_spelling(clean, pg_uri, tmp_path, sche
         report = postgres.load_month(conn, schema, file_name, downloaded, tmp_path)
         assert report.rows_inserted == rows
         assert _mismatched_ids(conn, schema, file_name) == (rows, 0)
+    # One pass (Postgres hashed only the leftovers); the report says where the time went.
+    assert list(report.phase_seconds) == ["prepare", "stream", "stream.ids", "stream.copy", "stream.verify_cpu",
+                                          "leftovers", "compare", "commit"]
+    assert report.phase_seconds["stream"] == pytest.approx(
+        report.phase_seconds["stream.ids"] + report.phase_seconds["stream.copy"])
 
 
 def test_a_value_postgres_rejects_is_reported_with_its_line(clean, pg_uri, tmp_path):

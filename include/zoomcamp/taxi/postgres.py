@@ -2,18 +2,18 @@
 
 The course's SQL sequence is: COPY into a shared staging table, UPDATE every staging row with its
 unique_row_id and filename, MERGE the new ids into the final table; every row is written twice.
-Here the same result comes, in one transaction per month, after the whole file has passed
-verification (source.verify_gz_file), from one of two paths:
+Here the same result comes, in one transaction per month that commits only once the whole file
+has passed verification, from one of two paths:
 
-- one pass (a month loaded for the first time, the usual case): DuckDB computes each row's
-  unique_row_id from the CSV text (see row_ids.py; it starts while the file is being verified),
-  so rows go straight into the final table; then, under a per-table advisory lock, rows of this
-  transaction whose id the table already held are deleted again (usually none: only rows shared
-  with another month's file);
+- one pass (a month loaded for the first time, the usual case): the file is decompressed and
+  verified once, DuckDB computes each row's unique_row_id from the CSV text as it goes by (see
+  row_ids.py), and the rows go straight into the final table while the rest of the file is still
+  being read; then, under a per-table advisory lock, rows of this transaction whose id the table
+  already held are deleted again (usually none: only rows shared with another month's file);
 - through staging (the file's rows are partly there already, the file is not plain text, or a
-  value is rejected, which this path reports with its line): COPY into a temporary staging table,
-  then, under the lock, one INSERT ... SELECT that computes the ids in Postgres and inserts only
-  those not already present.
+  value is rejected, which this path reports with its line): the file is verified first
+  (source.verify_gz_file), COPYed into a temporary staging table, then, under the lock, one
+  INSERT ... SELECT computes the ids in Postgres and inserts only those not already present.
 
 Either way the final table either gets the month or stays as it was (a killed run rolls back), and
 `zoomcamp_loads` records the file's checksum so a rerun of an unchanged file that is still fully in
@@ -21,8 +21,9 @@ the table is recognised (`unchanged_load`) without even decompressing it.
 
 Which rows can hold a new row's id: equal ids come from equal field texts, so such a row has the
 same pickup time; the rows to compare with are the ones on the file's pickup days (plus rows without
-a pickup). A BRIN index on the pickup column finds them without reading other months, where a btree
-on unique_row_id would cost a random insertion per row into an index as large as the whole table.
+a pickup): its month, the strays' days and the leftovers' days. A BRIN index on the pickup column
+finds them without reading other months, where a btree on unique_row_id would cost a random
+insertion per row into an index as large as the whole table.
 Real files hold a few trips dated years away from their month (2008-12-31, 2088-01-24...); with a
 plain minmax BRIN one such row makes its block range match every date, so once strays are spread
 through the table every comparison reads all of it. The index uses the minmax-multi operator class,
@@ -39,9 +40,11 @@ off for them.
 """
 from __future__ import annotations
 
+import calendar
 import logging
+import time as clock
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -49,7 +52,13 @@ import duckdb
 import psycopg
 from psycopg import sql
 
-from include.zoomcamp.taxi.row_ids import Annotation, AnnotationMismatch, annotation, row_id_field_names
+from include.zoomcamp.taxi.row_ids import (
+    Annotation,
+    OnePassUnsuitable,
+    annotation,
+    copy_columns,
+    row_id_field_names,
+)
 from include.zoomcamp.taxi.schemas import TaxiSchema
 from include.zoomcamp.taxi.source import Download, TaxiFileError, VerifiedFile, describe_copy_error, verify_gz_file
 
@@ -73,9 +82,24 @@ class LoadReport:
     rows_in_file: int
     rows_inserted: int
     skipped_unchanged: bool = False
+    # Where the load's time went, phase by phase (`Phases`).
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+class Phases:
+    """Wall-clock seconds of a load's phases, in order, each from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = clock.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = clock.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._since
+        self._since = now
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -308,36 +332,59 @@ def _execute(conn, statement: sql.Composable, params=()) -> int:
         return cur.rowcount
 
 
-def _load_in_one_pass(conn, schema: TaxiSchema, csv: VerifiedFile, ids: Annotation) -> tuple[int, int]:
-    """COPY rows with their ids into the final table, then take back those already present.
+def _month_days(schema: TaxiSchema, file_name: str) -> set[date] | None:
+    """Every day of the month the file is named after (None for a file named otherwise)."""
+    month = schema.file_month(file_name)
+    if month is None:
+        return None
+    year, number = map(int, month.split("-"))
+    return {date(year, number, day) for day in range(1, calendar.monthrange(year, number)[1] + 1)}
 
-    Returns (rows inserted, rows with this file name).
+
+def _load_in_one_pass(conn, schema: TaxiSchema, file_name: str, downloaded: Download, ids: Annotation,
+                      phases: Phases) -> tuple[VerifiedFile, int, int]:
+    """COPY rows with their ids into the final table while the file is verified, then take back
+    those already present. Returns (the verified file, rows inserted, rows with this file name).
+
+    Raises what the verification found (nothing is committed then), OnePassUnsuitable for a file
+    staging must read.
     """
     table = final_table(schema)
-    copy_sql = sql.SQL("COPY {} ({}, unique_row_id, filename) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
-        table, _column_list(schema))
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
+        table, sql.SQL(", ").join(_ident(c) for c in copy_columns(schema)))
     inserted = _copy(conn, copy_sql, ids.copy_rows())
+    csv = ids.finish(file_name, downloaded)  # the whole file passed, or this raises
     summary = ids.summary
-    if summary.rows_with_id + summary.leftover_rows != csv.rows:  # never seen; a guard against losing rows
-        raise AnnotationMismatch(f"DuckDB read {summary.rows_with_id + summary.leftover_rows} rows, "
-                                 f"the verification counted {csv.rows}")
-    days: set[date | None] = {date.fromisoformat(d) if d else None for d in summary.pickup_days - {None}}
+    phases.done("stream")
+    # The stream's wall time is the loader waiting for DuckDB's ids or sending rows to Postgres
+    # (and waiting for it); the verification runs beside both in its own thread.
+    ids_seconds = summary.seconds["ids"]
+    phases.seconds.update({"stream.ids": ids_seconds, "stream.copy": phases.seconds["stream"] - ids_seconds,
+                           "stream.verify_cpu": summary.seconds["verify"]})
+    # Rows in the month are on its days by definition; strays and leftovers add theirs.
+    month_days = _month_days(schema, file_name)
+    days: set[date | None] | None = None if month_days is None else month_days | summary.stray_days
     if summary.leftover_rows:  # spelled differently than Postgres renders them: Postgres hashes them
         _create_staging(conn, schema)
         _copy(conn, _staging_copy_sql(schema, header=False), _file_chunks(ids.leftover_path))
-        days |= _staged_pickup_days(conn, schema)
+        if days is not None:
+            days |= _staged_pickup_days(conn, schema)
         inserted += _execute(conn, _insert_sql(schema, sql.SQL("({}) s").format(_staged_rows_with_ids(schema))),
                              (csv.file_name,))
+        phases.done("leftovers")
     _lock_table(conn, schema)
-    on_days = _pickup_condition(schema, days)
+    on_days = sql.SQL("true") if days is None else _pickup_condition(schema, days)
     if not _collect_existing_ids(conn, schema, on_days):
-        return inserted, inserted
+        phases.done("compare")
+        return csv, inserted, inserted
     inserted -= _execute(conn, sql.SQL(
         "DELETE FROM {} WHERE {} AND {} AND unique_row_id IN (SELECT unique_row_id FROM existing_ids)").format(
         table, on_days, MINE))
     # Rows of the file from other loads (the same month loaded at once twice) are on its days too.
     others = sql.SQL("{} AND {}").format(on_days, NOT_MINE)
-    return inserted, inserted + _rows_with_filename(conn, schema, csv.file_name, others)
+    rows_with_filename = inserted + _rows_with_filename(conn, schema, csv.file_name, others)
+    phases.done("compare")
+    return csv, inserted, rows_with_filename
 
 
 def _load_through_staging(conn, schema: TaxiSchema, csv: VerifiedFile) -> tuple[int, int]:
@@ -383,34 +430,42 @@ def load_month(conn, schema: TaxiSchema, file_name: str, downloaded: Download, w
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ValueError("load_month needs a connection with no transaction open")
+    phases = Phases()
     with conn.transaction():
         ensure_tables(conn, schema)
     summarize_new_ranges(conn, schema)
-    return _load(conn, schema, file_name, downloaded, workdir)
+    report = _load(conn, schema, file_name, downloaded, workdir, phases)
+    report.phase_seconds = phases.seconds
+    return report
 
 
-def _load(conn, schema: TaxiSchema, file_name: str, downloaded: Download, workdir: Path) -> LoadReport:
+def _load(conn, schema: TaxiSchema, file_name: str, downloaded: Download, workdir: Path,
+          phases: Phases) -> LoadReport:
     with conn.transaction():
         _plan_with_brin_and_hashes(conn)
         why_not = _why_not_one_pass(conn, schema, file_name)
-    if why_not is not None:
-        csv = verify_gz_file(downloaded, schema, file_name)
-    else:
-        # Ids are computed while the file is verified; nothing is loaded before it has passed.
-        with annotation(downloaded.path, schema, file_name, workdir) as ids:
-            csv = verify_gz_file(downloaded, schema, file_name)
-            if csv.plain:
-                try:
-                    with conn.transaction():
-                        return _finish(conn, schema, csv, _load_in_one_pass(conn, schema, csv, ids))
-                except (psycopg.errors.DataError, duckdb.Error, AnnotationMismatch) as exc:
-                    # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
-                    why_not = f"the one-pass load stopped ({str(exc).splitlines()[0]})"
-            else:
-                why_not = "the file has quoted fields, backslashes or carriage returns"
+    phases.done("prepare")
+    if why_not is None:
+        try:
+            # Verification, ids and COPY in one pass; the transaction commits only if the whole file passed.
+            with conn.transaction():
+                with annotation(downloaded, schema, file_name, workdir) as ids:
+                    csv, inserted, rows_with_filename = _load_in_one_pass(conn, schema, file_name, downloaded, ids,
+                                                                          phases)
+                report = _finish(conn, schema, csv, (inserted, rows_with_filename))
+            phases.done("commit")
+            return report
+        except (psycopg.errors.DataError, duckdb.Error, OnePassUnsuitable) as exc:
+            # A value Postgres or DuckDB rejects: the staging path reports it with its line number.
+            why_not = f"the one-pass load stopped ({str(exc).splitlines()[0]})"
+            phases.done("one-pass attempt")
     log.info("Loading %s through a staging table: %s", file_name, why_not)
+    csv = verify_gz_file(downloaded, schema, file_name)
+    phases.done("verify")
     with conn.transaction():
-        return _finish(conn, schema, csv, _load_through_staging(conn, schema, csv))
+        report = _finish(conn, schema, csv, _load_through_staging(conn, schema, csv))
+    phases.done("staging")
+    return report
 
 
 def _finish(conn, schema: TaxiSchema, csv: VerifiedFile, counts: tuple[int, int]) -> LoadReport:

@@ -1,10 +1,11 @@
 """Which file a month is, where it is published, and how it is read safely.
 
 `download` streams the published .gz to disk with its checksum (a rerun of an unchanged file can
-stop there); `verify_gz_file` decompresses it, checking on the way that the gzip stream is
-complete, that the header is the expected one and that every row has the schema's number of
-fields. Memory stays bounded (chunks of 256 KiB) whatever the file size; a CSV written on the way
-only gets its final name once all of it has passed: nothing downstream sees an unverified file.
+stop there); `checked_csv_chunks` decompresses it, checking on the way that the gzip stream is
+complete and that the header is the expected one, and counts its rows; `verify_gz_file` also
+checks that every row has the schema's number of fields (the one-pass load has DuckDB check that,
+row_ids.py). Memory stays bounded (chunks of 256 KiB) whatever the file size; a CSV written on the
+way only gets its final name once all of it has passed: nothing downstream sees an unverified file.
 """
 from __future__ import annotations
 
@@ -119,6 +120,39 @@ def download(url: str, dest: Path, timeout: float = 60.0) -> Download:
     return Download(dest, digest.hexdigest(), size)
 
 
+class FileTally:
+    """What a pass over a month's CSV counted, chunk by chunk (see `checked_csv_chunks`)."""
+
+    def __init__(self) -> None:
+        self.size = self.newlines = 0
+        self.plain, self.ends_with_newline = True, True
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.newlines += chunk.count(b"\n")
+        self.plain = self.plain and not any(byte in chunk for byte in NOT_PLAIN)
+        self.ends_with_newline = chunk.endswith(b"\n")
+
+    @property
+    def rows(self) -> int:
+        return self.newlines - 1 + (0 if self.size == 0 or self.ends_with_newline else 1)
+
+    def verified(self, downloaded: Download, file_name: str) -> VerifiedFile:
+        return VerifiedFile(downloaded.path, file_name, downloaded.md5, downloaded.compressed_bytes, self.size,
+                            self.rows, self.plain)
+
+
+def checked_csv_chunks(downloaded: Download, schema: TaxiSchema, file_name: str, tally: FileTally) -> Iterator[bytes]:
+    """The CSV in chunks (header included) once its header has been checked, counted into `tally`.
+
+    Raises TaxiFileError on a wrong header, TaxiFileTruncated when the gzip stream ends early; row
+    widths are left to the caller.
+    """
+    for chunk in _checked_header(_gunzip(_read_chunks(downloaded.path), file_name), schema, file_name):
+        tally.add(chunk)
+        yield chunk
+
+
 def verify_gz_file(
     downloaded: Download, schema: TaxiSchema, file_name: str, csv_dest: Path | None = None
 ) -> VerifiedFile:
@@ -127,27 +161,20 @@ def verify_gz_file(
     With `csv_dest`, also write the CSV there; it only gets that name once all of it has passed.
     A failure raises TaxiFileError (TaxiFileTruncated when a fresh download may fix it).
     """
-    csv_chunks = checked_row_widths(
-        _checked_header(_gunzip(_read_chunks(downloaded.path), file_name), schema, file_name), schema, file_name)
-    size = newlines = 0
-    plain, last = True, b""
+    tally = FileTally()
+    csv_chunks = checked_row_widths(checked_csv_chunks(downloaded, schema, file_name, tally), schema, file_name)
     partial = csv_dest.with_name(csv_dest.name + ".partial") if csv_dest else None
     try:
         with open(partial, "wb") if partial else nullcontext() as out:
             for chunk in csv_chunks:
-                size += len(chunk)
-                newlines += chunk.count(b"\n")
-                plain = plain and not any(byte in chunk for byte in NOT_PLAIN)
                 if out:
                     out.write(chunk)
-                last = chunk
         if partial:
             partial.rename(csv_dest)
     finally:
         if partial:
             partial.unlink(missing_ok=True)
-    rows = newlines - 1 + (0 if size == 0 or last.endswith(b"\n") else 1)
-    return VerifiedFile(downloaded.path, file_name, downloaded.md5, downloaded.compressed_bytes, size, rows, plain)
+    return tally.verified(downloaded, file_name)
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:
