@@ -20,11 +20,14 @@ $(STAMP): requirements.txt requirements-local.txt constraints.txt
 
 # GCP=emulators|real: which GCP the DAGs use (docs/gcp.md); remembered in zoomcamp.env for later runs.
 GCP_FLAG = $(if $(GCP),--gcp $(GCP))
+# EXECUTOR=local|celery, WORKERS=<n>: the LocalExecutor, or Redis and n Celery workers (docs/operations.md#scale-out-celery-workers).
+EXECUTOR_FLAGS = $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
 ## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
 ##   make run GCP=real: against your own GCP project (no emulators); make run GCP=emulators: back (docs/gcp.md)
+##   make run EXECUTOR=celery WORKERS=2: tasks on Celery workers (Redis: apt-get install redis-server)
 run: $(STAMP)
-	$(BIN)/python -m devstack run $(GCP_FLAG)
+	$(BIN)/python -m devstack run $(GCP_FLAG) $(EXECUTOR_FLAGS)
 
 ## services: start only the embedded services in the background and write .env (GCP= as for run)
 services: $(STAMP)
@@ -41,11 +44,11 @@ test: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install
 	$(BIN)/python -m pytest --random-order-bucket=module $(PYTEST_ARGS)
 
-## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK or
-##   virtualenv build (docs/operations.md#tests)
+## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK,
+##   virtualenv build or deployment tool (docs/operations.md#tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox
-	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy)" $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)

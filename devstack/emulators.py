@@ -107,6 +107,21 @@ class Emulator:
         self.pid_file.unlink(missing_ok=True)
 
 
+def ensure_bucket(gcs_url: str, bucket: str, project: str = PROJECT_ID) -> None:
+    """Create `bucket` on the GCS emulator at `gcs_url` unless it exists (GCS's JSON API)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{gcs_url}/storage/v1/b?project={project}", method="POST",
+                                     data=json.dumps({"name": bucket}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # 409: it exists
+            raise
+
+
 class PubSubEmulator(Emulator):
     """devstack.pubsub_emulator (gRPC, state in memory only)."""
 

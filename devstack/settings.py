@@ -100,6 +100,20 @@ def emulator_environment(gcs_url: str, bigquery_url: str, pubsub_host: str = "")
     return env
 
 
+def celery_environment(broker_url: str, metadata_db_uri: str, workers: int, storage_url: str) -> dict[str, str]:
+    """The CeleryExecutor on Redis (`broker_url`), task states kept in the metadata database, `workers` workers
+    (devstack.workers), and the files tasks keep for others in a bucket every worker reaches (`storage_url`)."""
+    from devstack import workers as celery_workers
+
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_db_uri,
+        celery_workers.WORKERS_ENV: str(workers),
+        config.STORAGE_URL_ENV: storage_url,
+    }
+
+
 def loopback_hostname() -> str:
     """`[core] hostname_callable`: where the api-server reaches a component's log server."""
     return API_HOST
