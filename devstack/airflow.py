@@ -66,7 +66,7 @@ def prepare_metadata(env: dict[str, str]) -> None:
 def explainer_password(env: dict[str, str]) -> str:
     """The explainer user's password, kept in the simple auth manager's password file (which adds the
     admin's on first start and keeps this one). The file is 0600: the api-server rewrites it in place."""
-    path = Path(env["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE
+    path = Path(env.get(settings.PASSWORDS_FILE_ENV) or Path(env["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE)
     passwords = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
     if settings.EXPLAINER_USER not in passwords:
         passwords[settings.EXPLAINER_USER] = secrets.token_urlsafe(16)

@@ -57,6 +57,8 @@ class Emulator:
     name: str
     data_dir: Path
     port: int
+    # The address it listens on: loopback here; every interface of its container (devstack.emulator_service).
+    bind = "127.0.0.1"
 
     @property
     def pid_file(self) -> Path:
@@ -131,7 +133,7 @@ class PubSubEmulator(Emulator):
 
     def start(self) -> None:
         if not self.is_running():
-            self._spawn([sys.executable, "-m", "devstack.pubsub_emulator", "--host", "127.0.0.1",
+            self._spawn([sys.executable, "-m", "devstack.pubsub_emulator", "--host", self.bind,
                          "--port", str(self.port)], env={"PYTHONPATH": str(REPO_ROOT)})
 
 
@@ -156,7 +158,7 @@ class GcsEmulator(Emulator):
             if self.pubsub_host:
                 env["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
             self._spawn([sys.executable, "-m", "devstack.gcs_emulator", "-d", str(self.data_dir),
-                         "--host", "127.0.0.1", "--port", str(self.port)], env=env)
+                         "--host", self.bind, "--port", str(self.port)], env=env)
 
 
 class BigQueryEmulator(Emulator):
@@ -176,8 +178,8 @@ class BigQueryEmulator(Emulator):
             return
         install_duckdb_spatial()
         self._spawn(
-            [_bin("bqemulator"), "start", "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
-             "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port), "--persistent",
+            [_bin("bqemulator"), "start", "--rest-host", self.bind, "--rest-port", str(self.port),
+             "--grpc-host", self.bind, "--grpc-port", str(self.grpc_port), "--persistent",
              "--data-dir", str(self.data_dir), "--project", PROJECT_ID, "--log-level", "warning"],
             env={"BQEMU_GCS_LOCAL_ROOT": str(self.gcs.objects_root)},
         )

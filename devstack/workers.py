@@ -106,6 +106,7 @@ def commands(environ, airflow: str) -> dict[str, tuple[list[str], dict[str, str]
     airflow_home = Path(environ["AIRFLOW_HOME"])
     concurrency = int(environ.get(CONCURRENCY_ENV) or DEFAULT_CONCURRENCY)
     wrap = isolated(environ)
+    private.private_dir(airflow_home)  # bound into each worker's view before any component has created it
     started = {}
     for number in range(1, count + 1):
         worker = Worker(number, root)
