@@ -12,6 +12,7 @@ three accept connections (the container's health check).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -19,14 +20,16 @@ import time
 from pathlib import Path
 
 from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator, ensure_bucket
-from devstack.ports import default_port
+from devstack.ports import PORTS, default_port
 from include.zoomcamp import config
 
 PORT_KEYS = ("pubsub_port", "gcs_port", "bq_port", "bq_grpc_port")
 
 
 def ports() -> dict[str, int]:
-    return {key: default_port(key) for key in PORT_KEYS}
+    """devstack's ports (ZOOMCAMP_GCS_PORT and the others move them, as for `make run`)."""
+    env_names = {key: env_name for key, env_name, _ in PORTS}
+    return {key: int(os.environ.get(env_names[key]) or default_port(key)) for key in PORT_KEYS}
 
 
 def emulators(data_dir: Path, bind: str = "0.0.0.0") -> list:
