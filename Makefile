@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # uv (pinned in constraints.txt, installed from PyPI into .venv by pip) installs the same pins as
 # pip would, several times faster (figures: docs/operations.md#installing).
-$(STAMP): requirements.txt requirements-local.txt constraints.txt
+$(STAMP): requirements.txt requirements-local.txt requirements-emulators.txt constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --disable-pip-version-check uv -c constraints.txt || { \
@@ -20,13 +20,16 @@ $(STAMP): requirements.txt requirements-local.txt constraints.txt
 
 # GCP=emulators|real: which GCP the DAGs use (docs/gcp.md); remembered in zoomcamp.env for later runs.
 GCP_FLAG = $(if $(GCP),--gcp $(GCP))
+# EXECUTOR=local|celery, WORKERS=<n>: the LocalExecutor, or Redis and n Celery workers (docs/operations.md#scale-out-celery-workers).
+EXECUTOR_FLAGS = $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(WORKERS),--workers $(WORKERS))
 
-## run: start PostgreSQL 18 (ny_taxi), write .env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
+## run: start PostgreSQL 18 (ny_taxi), write devstack.env, start Airflow on http://127.0.0.1:8080; Ctrl-C stops all
 ##   make run GCP=real: against your own GCP project (no emulators); make run GCP=emulators: back (docs/gcp.md)
+##   make run EXECUTOR=celery WORKERS=2: tasks on Celery workers (Redis: apt-get install redis-server)
 run: $(STAMP)
-	$(BIN)/python -m devstack run $(GCP_FLAG)
+	$(BIN)/python -m devstack run $(GCP_FLAG) $(EXECUTOR_FLAGS)
 
-## services: start only the embedded services in the background and write .env (GCP= as for run)
+## services: start only the embedded services in the background and write devstack.env (GCP= as for run)
 services: $(STAMP)
 	$(BIN)/python -m devstack services $(GCP_FLAG)
 
@@ -41,11 +44,11 @@ test: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install
 	$(BIN)/python -m pytest --random-order-bucket=module $(PYTEST_ARGS)
 
-## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK or
-##   virtualenv build (docs/operations.md#tests)
+## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK,
+##   virtualenv build or deployment tool (docs/operations.md#tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox
-	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy)" $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)
@@ -62,7 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.dashboard
 
 clean: stop
-	rm -rf .local .env
+	rm -rf .local devstack.env
 
 ## run-git: `make run` with DAGs synced from Git too: one bundle per folder (docs/operations.md#git-synced-dags)
 ##   make run-git REPO=https://github.com/you/flows.git BUNDLES="dev=dev.testing,common" [BRANCH=main] [REFRESH=60] [LOCAL_DAGS=0]

@@ -2,8 +2,9 @@
 
 Download the products JSON (Variable `products_url`, default dummyjson.com), keep the columns
 chosen in param `columns_to_keep` ("N/A" where a product lacks one), then compute the average
-price per brand with DuckDB. The result is kept as a CSV file (under Variable
-`zoomcamp_results_dir`) and returned as the task's output. A failed download is retried with
+price per brand with DuckDB. The result is kept as a CSV file under Variable
+`zoomcamp_results_dir` (a path or an object-storage URL: `gs://…` where tasks run on several
+machines) and returned as the task's output. A failed download is retried with
 exponential backoff; kept columns without brand and price fail the query at once.
 """
 from airflow.sdk import DAG, Param, task

@@ -2,7 +2,8 @@
 
 - `ingest_release_notes`: fetches the document (Variable `rag_document_url`, Kestra 1.1's release notes
   by default), splits it at headings and paragraphs into bounded chunks, embeds them with Gemini
-  (`gemini-embedding-001`) and stores text + vectors in DuckDB (`<data dir>/ai/rag_store.duckdb`).
+  (`gemini-embedding-001`) and stores text + vectors in the course's Postgres (connection `ny_taxi`, table
+  `rag_chunks`), which every worker reaches.
   Param `drop` (true by default) replaces what an earlier ingest stored, in one transaction. Chunks
   are keyed by the hash of their text: re-ingesting an unchanged document makes no embedding call.
 - `retrieve_context`: embeds the question and takes the `top_k` closest chunks (cosine similarity).

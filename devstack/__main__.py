@@ -8,24 +8,18 @@ import signal
 import sys
 from pathlib import Path
 
-from devstack import airflow, bundles, gcp, private, procs, settings
-from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator
+from devstack import airflow, bundles, gcp, private, procs, settings, workers
+from devstack.emulators import BigQueryEmulator, GcsEmulator, PubSubEmulator, ensure_bucket
+from devstack.ports import PORTS
 from devstack.postgres import EmbeddedPostgres, free_port
+from devstack.redis import RedisMissing, RedisServer
 from include.zoomcamp import config
 
 STATE_FILE = "services.json"
-# (state key, environment variable to choose the port, conventional port)
-PORTS = (
-    ("pg_port", "ZOOMCAMP_PG_PORT", 5432),
-    ("api_port", "ZOOMCAMP_API_PORT", 8080),
-    ("pubsub_port", "ZOOMCAMP_PUBSUB_PORT", 8681),  # 8085, gcloud's default, is pgAdmin's in docker-compose
-    ("gcs_port", "ZOOMCAMP_GCS_PORT", 9023),
-    ("bq_port", "ZOOMCAMP_BQ_PORT", 9050),
-    ("bq_grpc_port", "ZOOMCAMP_BQ_GRPC_PORT", 9060),
-    # Airflow's log servers (devstack.log_server): the worker's and the triggerer's, Airflow's default ports.
-    ("worker_log_port", "ZOOMCAMP_WORKER_LOG_PORT", 8793),
-    ("trigger_log_port", "ZOOMCAMP_TRIGGER_LOG_PORT", 8794),
-)
+EXECUTORS = ("local", "celery")
+DEFAULT_WORKERS = 2
+# Where tasks on several workers keep the files others read (config.storage_url), in the course's bucket.
+SHARED_FILES_PREFIX = "zoomcamp-files"
 
 
 def _state_path(root: Path) -> Path:
@@ -133,8 +127,25 @@ def stop_services(root: Path) -> None:
     ports = json.loads(state_path.read_text())
     if "pubsub_port" not in ports:  # started before the Pub/Sub emulator existed
         ports["pubsub_port"] = 0
+    redis(root, ports).stop()
     for service in reversed(_services(root, ports)):
         service.stop()
+
+
+def redis(root: Path, ports: dict[str, int]) -> RedisServer:
+    return RedisServer("redis", root / "redis", ports.get("redis_port", 0))
+
+
+def celery_environment(root: Path, env: dict[str, str], worker_count: int) -> dict[str, str]:
+    """Start Redis and return what switches Airflow to the CeleryExecutor with `worker_count` workers. The files
+    tasks keep for others go to the course's bucket (on the emulator: created here when missing)."""
+    broker = redis(root, json.loads(_state_path(root).read_text()))
+    broker.start()
+    bucket = env.get(f"AIRFLOW_VAR_{config.GCP_BUCKET_NAME_VAR}") or config.GCP_DEFAULTS[config.GCP_BUCKET_NAME_VAR]
+    if env.get("STORAGE_EMULATOR_HOST"):
+        ensure_bucket(env["STORAGE_EMULATOR_HOST"], bucket)
+    return settings.celery_environment(broker.url, env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], worker_count,
+                                       f"gs://{bucket}/{SHARED_FILES_PREFIX}")
 
 
 def stop_all(root: Path) -> None:
@@ -156,7 +167,8 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None) -> int:
+def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None, executor: str = "local",
+                worker_count: int = DEFAULT_WORKERS) -> int:
     # Ctrl-C, `kill` and a closed terminal (SIGHUP) stop Airflow and then the services (a parent
     # shell may have set SIGINT to be ignored, e.g. for background jobs).
     signal.signal(signal.SIGINT, _interrupt)
@@ -185,10 +197,19 @@ def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None) -> int:
         print("Migrating Airflow's metadata database and creating the pools...")
         airflow.prepare_metadata(env)
         prepare_gcp(env, gcp_config, removed)
+        if executor == "celery":
+            env.update(celery_environment(root, env, worker_count))
+            print(workers.describe({**os.environ, **env}), flush=True)
         settings.write_env_file(env)
         proc = airflow.start_standalone(env)
         procs.record_airflow(root, proc.pid)
         return proc.wait()
+    except RedisMissing as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except workers.IsolationUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130 if proc is None else airflow.stop(proc)
     finally:
@@ -205,7 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["services", "stop", "run"])
     parser.add_argument("--gcp", choices=config.GCP_MODES, default=None,
                         help="emulators (default) or real: your own GCP project; remembered in zoomcamp.env")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="run: local (LocalExecutor, default) or celery (Redis and Celery workers)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"run --executor celery: how many workers (default {DEFAULT_WORKERS})")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     root = settings.data_dir()
     if args.command == "services":
         git_env = git_bundle_environment()  # bad Git settings stop here, before anything starts
@@ -222,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stop":
         stop_all(root)
         return 0
-    return run_airflow(root, gcp_settings(args.gcp))
+    return run_airflow(root, gcp_settings(args.gcp), args.executor, args.workers)
 
 
 if __name__ == "__main__":

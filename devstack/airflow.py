@@ -57,9 +57,7 @@ def prepare_metadata(env: dict[str, str]) -> None:
         airflow_cli_batch(
             env,
             ["db", "migrate"],
-            ["pools", "set", config.TAXI_LOAD_POOL, str(config.taxi_load_slots()), config.TAXI_LOAD_POOL_DOC],
-            ["pools", "set", config.YELLOW_CAB_RAW_LOAD_POOL, str(config.YELLOW_CAB_RAW_LOAD_SLOTS),
-             config.YELLOW_CAB_RAW_LOAD_POOL_DOC],
+            *(["pools", "set", name, str(slots), doc] for name, slots, doc in config.pools()),
             ["connections", "import", str(kept)],
             ["connections", "import", "--overwrite", str(replaced)],
         )
@@ -68,7 +66,7 @@ def prepare_metadata(env: dict[str, str]) -> None:
 def explainer_password(env: dict[str, str]) -> str:
     """The explainer user's password, kept in the simple auth manager's password file (which adds the
     admin's on first start and keeps this one). The file is 0600: the api-server rewrites it in place."""
-    path = Path(env["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE
+    path = Path(env.get(settings.PASSWORDS_FILE_ENV) or Path(env["AIRFLOW_HOME"]) / settings.PASSWORDS_FILE)
     passwords = json.loads(path.read_text()) if path.exists() and path.read_text().strip() else {}
     if settings.EXPLAINER_USER not in passwords:
         passwords[settings.EXPLAINER_USER] = secrets.token_urlsafe(16)

@@ -56,8 +56,8 @@ def parse_bundles(text: str) -> dict[str, str]:
 
 def _check_repo_url(repo_url: str) -> None:
     """Refuses a URL with user info (`https://<token>@host/...`, `https://user:password@host/...`): git would keep
-    it in the clone's remote and `make run-git` would print it and write it to .env. SSH URLs may name their
-    login account (`ssh://git@host/...`), never a password."""
+    it in the clone's remote and `make run-git` would print it and write it to devstack.env. SSH URLs may name
+    their login account (`ssh://git@host/...`), never a password."""
     if not repo_url:
         raise GitBundleConfigError(f"{REPO_ENV}: the repository URL is empty")
     parts = urlsplit(repo_url)

@@ -58,6 +58,8 @@ class Emulator:
     name: str
     data_dir: Path
     port: int
+    # The address it listens on: loopback here; every interface of its container (devstack.emulator_service).
+    bind = "127.0.0.1"
 
     @property
     def pid_file(self) -> Path:
@@ -108,6 +110,21 @@ class Emulator:
         self.pid_file.unlink(missing_ok=True)
 
 
+def ensure_bucket(gcs_url: str, bucket: str, project: str = PROJECT_ID) -> None:
+    """Create `bucket` on the GCS emulator at `gcs_url` unless it exists (GCS's JSON API)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{gcs_url}/storage/v1/b?project={project}", method="POST",
+                                     data=json.dumps({"name": bucket}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # 409: it exists
+            raise
+
+
 class PubSubEmulator(Emulator):
     """devstack.pubsub_emulator (gRPC, state in memory only)."""
 
@@ -117,7 +134,7 @@ class PubSubEmulator(Emulator):
 
     def start(self) -> None:
         if not self.is_running():
-            self._spawn([sys.executable, "-m", "devstack.pubsub_emulator", "--host", "127.0.0.1",
+            self._spawn([sys.executable, "-m", "devstack.pubsub_emulator", "--host", self.bind,
                          "--port", str(self.port)], env={"PYTHONPATH": str(REPO_ROOT)})
 
 
@@ -177,7 +194,7 @@ class GcsEmulator(Emulator):
             if self.pubsub_host:
                 env["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
             self._spawn([sys.executable, "-m", "devstack.gcs_emulator", "-d", str(self.data_dir),
-                         "--host", "127.0.0.1", "--port", str(self.port)], env=env)
+                         "--host", self.bind, "--port", str(self.port)], env=env)
         if self.pubsub_host:
             from devstack.gcs_emulator import configured_topics
 
@@ -203,8 +220,8 @@ class BigQueryEmulator(Emulator):
             return
         install_duckdb_spatial()
         self._spawn(
-            [_bin("bqemulator"), "start", "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
-             "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port), "--persistent",
+            [_bin("bqemulator"), "start", "--rest-host", self.bind, "--rest-port", str(self.port),
+             "--grpc-host", self.bind, "--grpc-port", str(self.grpc_port), "--persistent",
              "--data-dir", str(self.data_dir), "--project", PROJECT_ID, "--log-level", "warning"],
             env={"BQEMU_GCS_LOCAL_ROOT": str(self.gcs.objects_root)},
         )

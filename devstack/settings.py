@@ -12,20 +12,22 @@ from include.zoomcamp import config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # ZOOMCAMP_ENV_FILE: where `make run`/`make services` write it (tests point it at their own directory).
-ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / ".env"))
+# Not `.env`: the Astro CLI hands `.env` to its containers and Docker Compose reads it for its variables.
+ENV_FILE = Path(os.environ.get("ZOOMCAMP_ENV_FILE", REPO_ROOT / "devstack.env"))
 API_HOST = "127.0.0.1"
 EXPLAINER_USER = "ai_explainer"
 # The simple auth manager's password file (its default name, in AIRFLOW_HOME).
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+PASSWORDS_FILE_ENV = "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"  # elsewhere than AIRFLOW_HOME (compose)
 
 
 def data_dir() -> Path:
     return config.data_dir()
 
 
-def postgres_connection(port: int) -> dict:
+def postgres_connection(port: int, host: str = "127.0.0.1") -> dict:
     # Same credentials and database as the course's compose file (root/root, ny_taxi).
-    return {"conn_type": "postgres", "host": "127.0.0.1", "port": port,
+    return {"conn_type": "postgres", "host": host, "port": port,
             "login": "root", "password": "root", "schema": "ny_taxi"}
 
 
@@ -33,6 +35,20 @@ def google_connection() -> dict:
     # Anonymous credentials: the emulators need none, and no key is ever written to disk.
     return {"conn_type": "google_cloud_platform",
             "extra": {"is_anonymous": True, "project": config.GCP_DEFAULTS[config.GCP_PROJECT_ID_VAR]}}
+
+
+def common_airflow_settings() -> dict[str, str]:
+    """What Airflow is told alike by `make run`, Docker Compose and the Astro CLI (devstack/deployment.py)."""
+    return {
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Manual DAGs run as soon as they are triggered; scheduled ones start paused by themselves.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # Tasks at once (the LocalExecutor forks this many workers up front; Airflow's default is 32):
+        # enough for a laptop, where the taxi-load pool bounds the heavy tasks anyway.
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
+    }
 
 
 def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: str, gcs_url: str = "",
@@ -51,13 +67,8 @@ def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: s
         "PYTHONPATH": str(REPO_ROOT),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # Manual DAGs run as soon as they are triggered; scheduled ones start paused by themselves.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        **common_airflow_settings(),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # Tasks at once (the LocalExecutor forks this many workers up front; Airflow's default is 32):
-        # enough for a laptop, where the taxi-load pool bounds the heavy tasks anyway.
-        "AIRFLOW__CORE__PARALLELISM": "8",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db_uri,
         "AIRFLOW__API__HOST": API_HOST,
         "AIRFLOW__API__PORT": str(api_port),
@@ -71,8 +82,6 @@ def airflow_environment(root: Path, ports: Mapping[str, int], metadata_db_uri: s
         "AIRFLOW_CONN_" + config.POSTGRES_CONN_ID.upper(): json.dumps(postgres_connection(pg_port)),
         config.GCP_MODE_ENV: gcp_mode,
         config.DATA_DIR_ENV: str(root),
-        # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
         # Git DAG bundles' clones (make run-git) with the rest of this stack's data, not in the shared /tmp.
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "airflow" / "dag_bundles"),
         "ZOOMCAMP_PG_PORT": str(pg_port),
@@ -100,6 +109,20 @@ def emulator_environment(gcs_url: str, bigquery_url: str, pubsub_host: str = "")
     return env
 
 
+def celery_environment(broker_url: str, metadata_db_uri: str, workers: int, storage_url: str) -> dict[str, str]:
+    """The CeleryExecutor on Redis (`broker_url`), task states kept in the metadata database, `workers` workers
+    (devstack.workers), and the files tasks keep for others in a bucket every worker reaches (`storage_url`)."""
+    from devstack import workers as celery_workers
+
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_db_uri,
+        celery_workers.WORKERS_ENV: str(workers),
+        config.STORAGE_URL_ENV: storage_url,
+    }
+
+
 def loopback_hostname() -> str:
     """`[core] hostname_callable`: where the api-server reaches a component's log server."""
     return API_HOST
@@ -117,6 +140,6 @@ def airflow_api_connection(base_url: str, password: str) -> dict:
 
 
 def write_env_file(env: dict[str, str], path: Path = ENV_FILE) -> None:
-    lines = ["# Written by `make services` / `make run`; load with: set -a; . ./.env; set +a"]
+    lines = ["# Written by `make services` / `make run`; load with: set -a; . ./devstack.env; set +a"]
     lines += [f"{key}={shlex.quote(value)}" for key, value in env.items()]
     private.write_private(path, "\n".join(lines) + "\n")  # connection URIs with their passwords

@@ -7,17 +7,21 @@ interface. Here they run with --skip-serve-logs and devstack.log_server serves t
 instead. The metadata database is migrated beforehand (devstack.airflow.prepare_metadata); the
 api-server generates the simple auth manager's passwords on its first start and prints them.
 
-Each component's output lines are printed with its name in front. SIGINT or SIGTERM stops them all; when
-one exits by itself, the others are stopped and this process exits with its code.
+With the CeleryExecutor (`make run EXECUTOR=celery`) the Celery workers devstack.workers describes run
+beside them, each with its own environment. Each component's output lines are printed with its name in
+front. SIGINT or SIGTERM stops them all; when one exits by itself, the others are stopped and this process
+exits with its code.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+from devstack import workers
 from devstack.airflow import airflow_command
 
 COMPONENTS = {
@@ -41,14 +45,28 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def components() -> dict[str, tuple[list[str], dict[str, str]]]:
+    """name -> (command, extra environment): Airflow's components, plus the Celery workers when that is the
+    executor."""
+    started = {name: (command, {}) for name, command in COMPONENTS.items()}
+    if os.environ.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+        started.update(workers.commands(os.environ, airflow_command()))
+    return started
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     running: dict[str, subprocess.Popen] = {}
     try:
-        for name, command in COMPONENTS.items():
+        started = components()
+    except workers.IsolationUnavailable as exc:
+        print(exc, flush=True)
+        return 1
+    try:
+        for name, (command, extra_env) in started.items():
             running[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL)
+                                             stdin=subprocess.DEVNULL, env={**os.environ, **extra_env})
             threading.Thread(target=_forward, args=(name, running[name].stdout), daemon=True).start()
         while True:
             for name, proc in running.items():

@@ -48,12 +48,20 @@ class Requirement:
     what: str
     found: object  # () -> bool
     packages: tuple[str, ...]  # Debian/Ubuntu packages that provide it
+    recommends: bool = True  # False: without the packages' recommended ones (docker-compose's: a Docker engine)
 
 
 # What each test marker (tests/conftest.py) needs.
 REQUIREMENTS = {
     "sandbox": (Requirement("bubblewrap (bwrap), the AI copilot's sandbox", lambda: shutil.which("bwrap") is not None,
                             ("bubblewrap",)),),
+    "celery": (Requirement("Redis (redis-server), the CeleryExecutor's broker",
+                           lambda: shutil.which("redis-server") is not None, ("redis-server",)),
+               Requirement("bubblewrap (bwrap), each Celery worker's own view of the disk",
+                           lambda: shutil.which("bwrap") is not None, ("bubblewrap",))),
+    "deploy": (Requirement("Docker Compose (docker-compose), to validate the compose files without a Docker engine",
+                           lambda: shutil.which("docker-compose") is not None, ("docker-compose",),
+                           recommends=False),),
     "browser": (Requirement(f"Chromium ({chromium_path()}, or {CHROMIUM_ENV})", _chromium_found, ("chromium",)),),
     "jdk": (
         Requirement(f"a JDK {JDK_MAJOR}+ (javac, java)", _jdk_found, ("openjdk-17-jdk-headless",)),
@@ -104,7 +112,11 @@ def install(requirements) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print("Installing the system packages the tests need:", " ".join(packages), flush=True)
     subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
+    for recommends in (True, False):
+        chosen = [p for req in requirements if req.recommends == recommends for p in req.packages]
+        if chosen:
+            options = [] if recommends else ["--no-install-recommends"]
+            subprocess.run([*prefix, "apt-get", "install", "-y", "-qq", *options, *chosen], check=True, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:

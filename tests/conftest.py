@@ -8,7 +8,8 @@ such as `pg` or `airflow_stack`), and `run_dag` starts them too.
 Tiers (`make test-fast` runs the tests with none of these markers; `make test` runs all):
 `stack` — a real Airflow (scheduler, triggerer, api-server), given to every test using `airflow_stack`
 (or the Git bundles' own `git_stack`);
-`browser` — Chromium; `jdk` — the local JDK and Maven; `virtualenv` — builds a Python virtualenv.
+`browser` — Chromium; `jdk` — the local JDK and Maven; `virtualenv` — builds a Python virtualenv;
+`deploy` — the Docker Compose and Astro files checked with their own tools and a clean virtualenv.
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 # marker -> the fixtures that give a test that marker (the others are set on the tests themselves)
-TIER_MARKERS = {"stack": ("airflow_stack", "git_stack"), "browser": ("browser",), "jdk": (), "virtualenv": ()}
-# Markers of tests that need a system tool but belong to the fast tier: `sandbox` — bubblewrap.
-TOOL_MARKERS = ("sandbox",)
+TIER_MARKERS = {"stack": ("airflow_stack", "git_stack", "celery_stack"), "browser": ("browser",), "jdk": (),
+                "virtualenv": (), "deploy": ()}
+# Markers of tests that need a system tool, whatever their tier: `sandbox` — bubblewrap (fast tier);
+# `celery` — Redis and bubblewrap (with `stack`).
+TOOL_MARKERS = ("sandbox", "celery")
 _session = None  # tests.fixtures.services.SessionServices
 
 

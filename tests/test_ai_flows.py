@@ -9,11 +9,10 @@ import json
 import os
 import re
 
-import duckdb
 import pytest
 
 from include.zoomcamp import config
-from include.zoomcamp.ai import explainer, rag
+from include.zoomcamp.ai import explainer
 from include.zoomcamp.ai.prompts import QUESTION, RAG_SYSTEM_MESSAGE
 from tests.conftest import run_dag
 from tests.fixtures.gemini_standin import connection_json
@@ -86,6 +85,15 @@ def gemini_env(gemini_standin, notes_site):
             os.environ[key] = value
 
 
+@pytest.fixture(scope="module", autouse=True)
+def rag_store_dropped_afterwards(pg_uri):
+    yield
+    import psycopg
+
+    with psycopg.connect(pg_uri, autocommit=True) as con:
+        con.execute(f"DROP TABLE IF EXISTS {config.RAG_TABLE}")
+
+
 def _ti(run, task_id):
     return next(ti for ti in run.get_task_instances() if ti.task_id == task_id)
 
@@ -94,9 +102,9 @@ def _xcom(run, task_id, key="return_value"):
     return _ti(run, task_id).xcom_pull(task_ids=task_id, key=key)
 
 
-def _stored_chunks() -> list[tuple[str, str]]:
-    with duckdb.connect(str(rag.store_path()), read_only=True) as con:
-        return con.execute("SELECT id, text FROM chunks ORDER BY position").fetchall()
+def _stored_chunks(pg) -> list[tuple[str, str]]:
+    """The RAG store as the database holds it (table rag_chunks of ny_taxi)."""
+    return pg.execute(f"SELECT id, text FROM {config.RAG_TABLE} ORDER BY position").fetchall()
 
 
 def test_10_asks_without_any_context(dagbag, gemini_standin):
@@ -110,13 +118,13 @@ def test_10_asks_without_any_context(dagbag, gemini_standin):
     assert API_KEY not in str(call.body)
 
 
-def test_11_sends_the_chunk_about_the_asked_feature(dagbag, gemini_standin):
+def test_11_sends_the_chunk_about_the_asked_feature(dagbag, gemini_standin, pg):
     gemini_standin.reset()
     question = "How does plugin versioning let a team pin plugin versions?"
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": question, "top_k": 2})
     assert run.state == "success"
 
-    stored = _stored_chunks()
+    stored = _stored_chunks(pg)
     # Independently of the chunker: the document's paragraphs all made it into the store.
     for paragraph in (PLUGIN_SENTENCE, "Pause an execution until a reviewer approves it"):
         assert sum(paragraph in text for _, text in stored) == 1
@@ -137,22 +145,24 @@ def test_11_sends_the_chunk_about_the_asked_feature(dagbag, gemini_standin):
     assert embedded[-1] == [question] and sum(len(e) for e in embedded[:-1]) == len(stored)
 
 
-def test_11_reingesting_an_unchanged_document_makes_no_embedding_calls(dagbag, gemini_standin):
-    before = _stored_chunks()
+def test_11_reingesting_an_unchanged_document_makes_no_embedding_calls(dagbag, gemini_standin, pg):
+    first = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": QUESTION, "drop": True})
+    assert first.state == "success"
+    before = _stored_chunks(pg)
     gemini_standin.reset()
     # Every run names its params: in-process dag.test() runs were seen to keep an earlier run's conf.
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": QUESTION, "drop": True})
     assert run.state == "success"
     assert _xcom(run, "ingest_release_notes")["embedded"] == 0
     assert [c.embedded_texts for c in gemini_standin.calls("batchEmbedContents")] == [[QUESTION]]
-    assert _stored_chunks() == before
+    assert _stored_chunks(pg) == before
 
 
-def test_11_drop_replaces_an_earlier_ingest(dagbag, gemini_standin, notes_site, monkeypatch):
+def test_11_drop_replaces_an_earlier_ingest(dagbag, gemini_standin, notes_site, monkeypatch, pg):
     monkeypatch.setenv("AIRFLOW_VAR_RAG_DOCUMENT_URL", f"{notes_site}/other.md")
     run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": "How fast is the scheduler?", "drop": True})
     assert run.state == "success"
-    texts = [text for _, text in _stored_chunks()]
+    texts = [text for _, text in _stored_chunks(pg)]
     assert texts == ["The scheduler now starts executions in half the time."]
 
 

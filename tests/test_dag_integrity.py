@@ -89,12 +89,32 @@ def test_no_dag_file_does_top_level_work():
     assert {name: errors for name, errors in found.items() if errors} == {}
 
 
-def test_the_astro_projects_integrity_test_passes_without_devstack(tmp_path):
-    """`astro dev pytest` / `astro dev parse` run .astro/test_dag_integrity_default.py in the image,
-    where no devstack environment exists."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:bqemulator",
-                             "-c", "/dev/null", "--rootdir", str(REPO_ROOT), ".astro/test_dag_integrity_default.py"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, env=clean_environment(tmp_path), timeout=240)
+@pytest.mark.deploy
+@pytest.mark.timeout(900)
+def test_requirements_install_on_the_astro_runtime_and_its_integrity_test_passes_there(tmp_path):
+    """A clean virtualenv with Astro Runtime 3.3's Airflow and bundled providers (tests/fixtures/astro_runtime.py),
+    then requirements.txt alone: Airflow unchanged, a bundled provider changed only where requirements.txt pins
+    it, `pip check` clean; `astro dev parse`'s test (.astro/test_dag_integrity_default.py) passes in that
+    virtualenv with no devstack environment."""
+    from tests.fixtures import astro_runtime
+
+    venv = tmp_path / "runtime"
+    before = astro_runtime.runtime_venv(venv)
+    assert {name: before[name] for name in astro_runtime.AIRFLOW} == astro_runtime.AIRFLOW
+    after = astro_runtime.install_requirements(venv)
+
+    assert {name: after[name] for name in astro_runtime.AIRFLOW} == astro_runtime.AIRFLOW
+    pins = astro_runtime.pinned_in_requirements()
+    changed = {name: (before[name], after[name]) for name in astro_runtime.RUNTIME_PROVIDERS
+               if before[name] != after[name]}
+    assert all(pins.get(name) == new for name, (_, new) in changed.items()), changed
+    check = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+
+    astro_runtime.install(venv, "pytest==9.2.0")  # the test runner `astro dev pytest` finds in the image
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c",
+                             "/dev/null", "--rootdir", str(REPO_ROOT), ".astro/test_dag_integrity_default.py"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, env=clean_environment(tmp_path), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"{len(DAG_FILES) + 1} passed" in result.stdout
 

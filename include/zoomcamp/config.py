@@ -12,6 +12,18 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / ".local").resolve()
 
+
+# Where tasks keep files that a later task or the user reads (flow 03's results, the copilot's drafts,
+# walkthrough 2_1's files): an Airflow object-storage URL base. One machine: the data dir (file://), not
+# a /tmp path other users can read or take. Tasks on several machines (CeleryExecutor, Docker Compose,
+# Astro): a bucket every worker reaches, given in this variable (gs://<bucket>/<prefix>).
+STORAGE_URL_ENV = "ZOOMCAMP_STORAGE_URL"
+
+
+def storage_url(name: str) -> str:
+    base = os.environ.get(STORAGE_URL_ENV, "").strip().rstrip("/") or data_dir().as_uri()
+    return f"{base}/{name}"
+
 # Postgres (course flows 04-05): connection set once for all Postgres tasks, like Kestra's pluginDefaults.
 POSTGRES_CONN_ID = "ny_taxi"
 
@@ -30,8 +42,8 @@ RESULTS_DIR_VAR = "zoomcamp_results_dir"
 
 
 def default_results_dir() -> str:
-    """Under the data dir, as the other files the DAGs keep (not a /tmp path other users can read or take)."""
-    return str(data_dir() / "results")
+    """Under the shared storage (storage_url), as the other files the DAGs keep."""
+    return storage_url("results")
 
 
 # Taxi loads (flows 04/05) share one pool, so backfills and manual runs together never load more
@@ -86,6 +98,14 @@ YELLOW_CAB_DATASET = "YellowCab"
 YELLOW_CAB_RAW_LOAD_POOL = "yellow_cab_raw_loads"
 YELLOW_CAB_RAW_LOAD_POOL_DOC = "Loads into BigQuery YellowCab.raw_data (walkthrough 3_2, 3_3, 3_5): one at a time"
 YELLOW_CAB_RAW_LOAD_SLOTS = 1
+
+
+def pools(taxi_slots: int | None = None) -> list[tuple[str, int, str]]:
+    """Every pool the DAGs use: (name, slots, description)."""
+    return [(TAXI_LOAD_POOL, taxi_load_slots() if taxi_slots is None else taxi_slots, TAXI_LOAD_POOL_DOC),
+            (YELLOW_CAB_RAW_LOAD_POOL, YELLOW_CAB_RAW_LOAD_SLOTS, YELLOW_CAB_RAW_LOAD_POOL_DOC)]
+
+
 # Walkthrough 3_5 (event-driven ingest): GCS notification -> topic -> pull subscription.
 EVENT_TOPIC = "file-upload-events"
 EVENT_SUBSCRIPTION = "file-upload-sub"
@@ -132,7 +152,9 @@ RAG_DOCUMENT_URL_VAR = "rag_document_url"
 DEFAULT_RAG_DOCUMENT_URL = (
     "https://raw.githubusercontent.com/kestra-io/docs/refs/heads/main/content/blogs/release-1-1.md"
 )
-RAG_STORE_FILE = "rag_store.duckdb"
+# The chunks and their embeddings live in this table of the course's Postgres (connection POSTGRES_CONN_ID),
+# which every worker reaches: ingest and retrieval may run on different machines.
+RAG_TABLE = "rag_chunks"
 
 # Walkthrough 4_1 (Kestra namespace gcp.ecommerce, ECOMMERCE_TAG): the gate a learner opens to let the demo pass.
 DEMO_GATE_OPEN_VAR = "demo_gate_open"
@@ -148,7 +170,7 @@ COPILOT_BWRAP_ENV = "ZOOMCAMP_COPILOT_BWRAP"
 
 
 def default_copilot_drafts_dir() -> str:
-    return str(data_dir() / "copilot-drafts")
+    return storage_url("copilot-drafts")
 
 
 # Walkthrough 2_1 (Python and Java): where tasks write the files later tasks and the user fetch — an

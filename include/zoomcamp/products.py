@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
+
+from include.zoomcamp import config, storage
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def keep_columns(products: list[dict], columns: list[str]) -> list[dict]:
 
 
 def average_price_by_brand(rows: list[dict], results_dir: str, run_id: str) -> dict:
-    """Run the course's query; keep the result as a CSV file and return it."""
+    """Run the course's query; keep the result as a CSV file (local or object storage) and return it."""
     import duckdb
     import pandas as pd
 
@@ -47,9 +47,9 @@ def average_price_by_brand(rows: list[dict], results_dir: str, run_id: str) -> d
     with duckdb.connect() as con:
         con.register("products", frame)
         result = con.sql(AVG_PRICE_SQL).df()
-    out_dir = Path(results_dir) / "03_getting_started_data_pipeline" / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out_file = out_dir / "avg_price_by_brand.csv"
-    result.to_csv(out_file, index=False)
-    log.info("Average price per brand (%s):\n%s", out_file, result.to_string(index=False))
-    return {"file": str(out_file), "rows": result.astype(object).where(result.notna(), None).to_dict("records")}
+    location = storage.path(results_dir, "03_getting_started_data_pipeline", run_id, "avg_price_by_brand.csv",
+                            variable=config.RESULTS_DIR_VAR)
+    storage.write_text(location, result.to_csv(index=False))
+    log.info("Average price per brand (%s):\n%s", location, result.to_string(index=False))
+    records = result.astype(object).where(result.notna(), None).to_dict("records")
+    return {"file": storage.shown(location), "rows": records}

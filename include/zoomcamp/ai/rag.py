@@ -3,8 +3,10 @@
 Chunks are cut at Markdown headings, then at paragraphs, at most MAX_CHUNK_CHARS each, and carry
 their section's heading. A chunk's id is the hash of its text (and heading): re-ingesting an
 unchanged document finds every id already stored with the same embedding model and makes no
-embedding call. The store is one DuckDB file under the data directory; an ingest with `drop`
-replaces its chunks in one transaction (a failed ingest leaves the earlier chunks as they were).
+embedding call. The store is a table of the course's Postgres (connection `ny_taxi`, table
+`rag_chunks`), which every worker reaches: the ingest and the retrieval are separate tasks and may run on
+different machines. An ingest with `drop` replaces its chunks in one transaction (a failed ingest leaves
+the earlier chunks as they were); ingests take turns (a transaction-scoped advisory lock).
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -24,16 +25,27 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_CHARS = 1200
 _HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunks (
-    id VARCHAR PRIMARY KEY,
-    position INTEGER NOT NULL,
-    heading VARCHAR NOT NULL,
-    text VARCHAR NOT NULL,
-    source_url VARCHAR NOT NULL,
-    embedding_model VARCHAR NOT NULL,
-    embedding FLOAT[] NOT NULL
+TABLE = config.RAG_TABLE
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id text PRIMARY KEY,
+    position integer NOT NULL,
+    heading text NOT NULL,
+    text text NOT NULL,
+    source_url text NOT NULL,
+    embedding_model text NOT NULL,
+    embedding real[] NOT NULL
 )
+"""
+# Cosine similarity of each stored embedding with the question's, in the database.
+NEAREST = f"""
+SELECT id, heading, text,
+       (SELECT sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0)
+        FROM unnest(embedding::float8[], %s::float8[]) AS pair(a, b)) AS score
+FROM {TABLE}
+WHERE embedding_model = %s
+ORDER BY score DESC NULLS LAST, position
+LIMIT %s
 """
 
 
@@ -45,8 +57,16 @@ class Chunk:
     text: str
 
 
-def store_path() -> Path:
-    return config.data_dir() / "ai" / config.RAG_STORE_FILE
+def _connect():
+    """A connection to the store's database (connection `ny_taxi`), the table created when missing."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook(postgres_conn_id=config.POSTGRES_CONN_ID).get_conn()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])  # CREATE ... IF NOT EXISTS races
+        cur.execute(SCHEMA)
+    conn.commit()
+    return conn
 
 
 def chunk_id(heading: str, text: str) -> str:
@@ -116,44 +136,39 @@ def fetch_document(url: str) -> str:
     return response.text
 
 
-def _connect(path: Path):
-    import duckdb
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
-    con.execute(SCHEMA)
-    return con
-
-
-def ingest(url: str, drop: bool = True, path: Path | None = None) -> dict:
+def ingest(url: str, drop: bool = True) -> dict:
     """Fetch, chunk, embed what is not stored yet, store. Returns counts for the log and XCom."""
     settings = gemini.gemini_settings()  # no key: fail before any download
     chunks = split_document(fetch_document(url))
     if not chunks:
         raise AirflowFailException(f"{url}: no text to ingest")
-    path = path or store_path()
-    con = _connect(path)
+    conn = _connect()
     try:
-        known = dict(con.execute("SELECT id, embedding FROM chunks WHERE embedding_model = ?",
-                                 [settings.embedding_model]).fetchall())
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT id, embedding FROM {TABLE} WHERE embedding_model = %s", [settings.embedding_model])
+            known = dict(cur.fetchall())
+        conn.rollback()
         new = [c for c in chunks if c.id not in known]
         vectors = gemini.embed([_embedded_text(c) for c in new], settings=settings, task_type="RETRIEVAL_DOCUMENT")
         known.update({c.id: v for c, v in zip(new, vectors)})
-        rows = [(c.id, c.position, c.heading, c.text, url, settings.embedding_model, known[c.id]) for c in chunks]
-        con.execute("BEGIN TRANSACTION")
-        if drop:
-            con.execute("DELETE FROM chunks")
-        else:
-            con.execute("DELETE FROM chunks WHERE id IN (SELECT unnest(?::VARCHAR[]))", [[c.id for c in chunks]])
-        con.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-        stored = con.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        rows = [(c.id, c.position, c.heading, c.text, url, settings.embedding_model, list(known[c.id]))
+                for c in chunks]
+        with conn.cursor() as cur:  # one transaction: a failure leaves the earlier chunks as they were
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
+            if drop:
+                cur.execute(f"DELETE FROM {TABLE}")
+            else:
+                cur.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", [[c.id for c in chunks]])
+            cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+            cur.execute(f"SELECT count(*) FROM {TABLE}")
+            stored = cur.fetchone()[0]
+        conn.commit()
     finally:
-        con.close()
+        conn.close()
     summary = {"chunks": len(chunks), "embedded": len(new), "reused": len(chunks) - len(new),
-               "stored": stored, "store": str(path)}
+               "stored": stored, "store": f"{config.POSTGRES_CONN_ID}:{TABLE}"}
     log.info("Ingested %s: %s chunks (%s embedded, %s unchanged and reused), %s in the store %s",
-             url, summary["chunks"], summary["embedded"], summary["reused"], stored, path)
+             url, summary["chunks"], summary["embedded"], summary["reused"], stored, summary["store"])
     return summary
 
 
@@ -161,25 +176,25 @@ def _embedded_text(chunk: Chunk) -> str:
     return f"{chunk.heading}\n{chunk.text}" if chunk.heading else chunk.text
 
 
-def retrieve(question: str, top_k: int, path: Path | None = None) -> list[dict]:
+def retrieve(question: str, top_k: int) -> list[dict]:
     """The `top_k` stored chunks closest to the question (cosine similarity), best first."""
     settings = gemini.gemini_settings()
-    path = path or store_path()
-    if not path.exists():
-        raise AirflowFailException(f"No RAG store at {path}: run the ingest task of 11_chat_with_rag first")
-    (vector,) = gemini.embed([question], settings=settings, task_type="RETRIEVAL_QUERY")
-    con = _connect(path)
+    conn = _connect()
     try:
-        rows = con.execute(
-            """SELECT id, heading, text, list_cosine_similarity(embedding, ?::FLOAT[]) AS score
-               FROM chunks WHERE embedding_model = ? ORDER BY score DESC, position LIMIT ?""",
-            [vector, settings.embedding_model, top_k],
-        ).fetchall()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM {TABLE} WHERE embedding_model = %s", [settings.embedding_model])
+            if not cur.fetchone()[0]:
+                raise AirflowFailException(
+                    f"The RAG store (table {TABLE} of connection {config.POSTGRES_CONN_ID}) holds no chunks embedded "
+                    f"with {settings.embedding_model}: run the ingest task of 11_chat_with_rag first")
+        conn.rollback()
+        (vector,) = gemini.embed([question], settings=settings, task_type="RETRIEVAL_QUERY")
+        with conn.cursor() as cur:
+            cur.execute(NEAREST, [list(vector), settings.embedding_model, top_k])
+            rows = cur.fetchall()
+        conn.rollback()
     finally:
-        con.close()
-    if not rows:
-        raise AirflowFailException(f"The RAG store {path} holds no chunks embedded with {settings.embedding_model}: "
-                                   "run the ingest task first")
+        conn.close()
     found = [{"id": r[0], "heading": r[1], "text": r[2], "score": round(float(r[3]), 4)} for r in rows]
     log.info("Retrieved chunks (id: cosine score): %s", sources_line(found))
     return found

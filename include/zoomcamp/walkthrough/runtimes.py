@@ -9,7 +9,6 @@ that ObjectStoragePath, which the next task receives through XCom and reads.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from include.zoomcamp import config
+from include.zoomcamp import config, storage
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ SALES_SCRIPT = PROJECT_FILES / "process_sales_data.py"
 
 
 def default_storage_base() -> str:
-    return (config.data_dir() / "walkthrough-files").as_uri()
+    return config.storage_url("walkthrough-files")
 
 
 def venv_cache() -> str:
@@ -39,26 +38,17 @@ def venv_cache() -> str:
 
 def storage_path(base: str, dag_id: str, run_id: str, name: str):
     """<base>/<dag_id>/<run_id>/<name> as an ObjectStoragePath (gs:// paths read through GCP_CONN_ID)."""
-    from airflow.sdk import ObjectStoragePath
     from airflow.sdk.exceptions import AirflowFailException
 
-    base = base.strip().rstrip("/")
     if "://" not in base:
         raise AirflowFailException(f"Variable {config.WALKTHROUGH_STORAGE_BASE_VAR} = {base!r} is not a URL "
                                    "(file:///path or gs://bucket/prefix)")
-    conn_id = None if base.startswith("file://") else config.GCP_CONN_ID
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    return ObjectStoragePath(f"{base}/{dag_id}/{safe_run_id}/{name}", conn_id=conn_id)
+    return storage.path(base, dag_id, run_id, name, variable=config.WALKTHROUGH_STORAGE_BASE_VAR)
 
 
 def write_text(path, text: str):
     """Write `text` to `path` (an ObjectStoragePath) in one piece and return the path."""
-    if path.protocol == "file":  # object stores have no folders: gcsfs's mkdir would try to create the bucket
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as out:
-        out.write(text)
-    log.info("Wrote %d bytes to %s", len(text.encode()), path)
-    return path
+    return storage.write_text(path, text)
 
 
 def read_csv(path):

@@ -3,9 +3,7 @@ back for another round (at most MAX_ROUNDS), and write a valid draft outside `da
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -73,14 +71,20 @@ def build_prompt(request: str, ctx: Context, previous: str | None = None, errors
     return "\n\n".join(parts)
 
 
-def check_drafts_dir(drafts_dir: str, dags_folders: list[Path]) -> Path:
-    target = Path(drafts_dir).expanduser().resolve()
-    for folder in dags_folders:
-        if target.is_relative_to(folder.resolve()):
-            raise AirflowFailException(
-                f"the drafts folder {target} is inside the DAGs folder {folder}: drafts would run unreviewed; "
-                "set Variable copilot_drafts_dir to a folder outside it"
-            )
+def check_drafts_dir(drafts_dir: str, dags_folders: list[Path]):
+    """The drafts' folder as an ObjectStoragePath (a local path or URL: Variable copilot_drafts_dir); a local
+    one inside a DAGs folder is refused: drafts there would run unreviewed."""
+    from include.zoomcamp import config, storage
+
+    target = storage.path(drafts_dir, variable=config.COPILOT_DRAFTS_DIR_VAR)
+    if storage.is_local(target):
+        local = Path(target.path).expanduser().resolve()
+        for folder in dags_folders:
+            if local.is_relative_to(folder.resolve()):
+                raise AirflowFailException(
+                    f"the drafts folder {local} is inside the DAGs folder {folder}: drafts would run unreviewed; "
+                    "set Variable copilot_drafts_dir to a folder outside it"
+                )
     return target
 
 
@@ -107,7 +111,7 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
                 path = write_draft(target_dir, request, result)
                 log.info("Round %s: valid draft (%s) with DAG(s) %s written to %s (review it before copying "
                          "it into dags/)", round_no, result.checked_as, ", ".join(result.dag_ids) or "-", path)
-                return Draft(str(path), code, result.dag_ids, round_no, result.import_checked, result.checked_as)
+                return Draft(path, code, result.dag_ids, round_no, result.import_checked, result.checked_as)
             previous, errors = code, result.errors
         log.warning("Round %s of %s: the draft failed validation:\n%s", round_no, max_rounds,
                     "\n".join(f"- {e}" for e in errors))
@@ -116,24 +120,17 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
     )
 
 
-def write_draft(target_dir: Path, request: str, draft: Validation) -> Path:
-    """`<dag_id>-<UTC time>.py`, written whole or not at all, under a header naming the request and how
-    the draft was checked."""
-    target_dir.mkdir(parents=True, exist_ok=True)
+def write_draft(target_dir, request: str, draft: Validation) -> str:
+    """`<dag_id>-<UTC time>.py` under `target_dir` (an ObjectStoragePath), written whole or not at all, under a
+    header naming the request and how the draft was checked; returns where (a local path or a URL)."""
+    from include.zoomcamp import storage
+
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", (draft.dag_ids or ["draft"])[0]).strip("._") or "draft"
-    path = target_dir / f"{slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.py"
     header = "# Drafted by the ai_copilot DAG; review it before copying it into dags/.\n"
     header += f"# Validation: {draft.checked_as}.\n# Request:\n"
     header += "".join(f"#   {line}\n" for line in request.splitlines())
-    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{slug}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(header + draft.code)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    location = target_dir / f"{slug}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%fZ}.py"
+    return storage.shown(storage.write_text(location, header + draft.code))
 
 
 def draft_with_gemini(request: str, drafts_dir: str) -> dict:
