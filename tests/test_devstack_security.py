@@ -247,4 +247,4 @@ def test_an_emulator_pid_file_naming_another_process_is_left_alone(tmp_path):
 def test_files_the_dags_write_default_under_the_data_dir(dagbag, dag_id, task_id, folder):
     """Not a shared /tmp path another user could read, or create first."""
     args = str(dagbag.get_dag(dag_id).get_task(task_id).op_args)
-    assert f"'{config.data_dir() / folder}'" in args and "zoomcamp-results" not in args
+    assert f"'{(config.data_dir() / folder).as_uri()}'" in args and "zoomcamp-results" not in args

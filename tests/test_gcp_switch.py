@@ -139,7 +139,7 @@ def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, 
 
         # 2. real GCP: no emulator, no usable credentials at first, then a key set through the REST API
         settings_file.write_text(f"GCP_PROJECT_ID={PROJECT}\n")
-        # left in the shell by `set -a; . ./.env` of an emulator-mode start
+        # left in the shell by `set -a; . ./devstack.env` of an emulator-mode start
         real_env = {**env, "STORAGE_EMULATOR_HOST": "http://127.0.0.1:9", "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
         with RefusingTokenEndpoint() as token_endpoint, \
                 DevstackRun(real_env, tmp_path / "real.log", "--gcp", "real") as stack:

@@ -24,6 +24,7 @@ def storage_url(name: str) -> str:
     base = os.environ.get(STORAGE_URL_ENV, "").strip().rstrip("/") or data_dir().as_uri()
     return f"{base}/{name}"
 
+
 # Postgres (course flows 04-05): connection set once for all Postgres tasks, like Kestra's pluginDefaults.
 POSTGRES_CONN_ID = "ny_taxi"
 
