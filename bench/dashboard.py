@@ -1,4 +1,4 @@
-"""The monitoring dashboard's summary endpoint against 10 000 runs (issue 11, walkthrough 4_2).
+"""The monitoring dashboard's summary endpoint against 10 000 runs (walkthrough 4_2).
 
 Starts the embedded services and `airflow standalone` in a temporary directory, writes
 BENCH_DASHBOARD_RUNS finished runs (default 10 000; 85 % success, 15 % failed) spread over the last

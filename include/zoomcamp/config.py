@@ -79,7 +79,7 @@ GCP_DEFAULTS = {
     GCP_DATASET_VAR: "zoomcamp",
 }
 
-# The Kestra-on-GCP walkthrough's flows (issue 9): tagged `walkthrough` plus their Kestra namespace.
+# The Kestra-on-GCP walkthrough's flows: tagged `walkthrough` plus their Kestra namespace.
 WALKTHROUGH_TAG = "walkthrough"
 DEV_TESTING_NAMESPACE = "dev.testing"
 YELLOW_CAB_TAG = "gcp.yellowcab"

@@ -1,1 +1,1 @@
-"""The Kestra-on-GCP walkthrough's flows (issue 9): one module per pipeline family."""
+"""The Kestra-on-GCP walkthrough's flows: one module per pipeline family."""
