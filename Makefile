@@ -37,14 +37,15 @@ services: $(STAMP)
 stop: $(STAMP)
 	$(BIN)/python -m devstack stop
 
-## test: the whole suite, in a shuffled module order (the seed is printed; rerun one order with
-##   make test PYTEST_ARGS="-p random_order --random-order-seed=N"), on its own throw-away embedded services;
-##   first installs the system tools it drives (chromium, a JDK, Maven) where it can, else names the command
+## test: the whole suite in a shuffled order that is the same on every run (TEST_SEED; another order:
+##   make test TEST_SEED=N), on its own throw-away embedded services; first installs the system tools it
+##   drives (chromium, a JDK, Maven, bubblewrap, redis-server) where it can, else names the command
+TEST_SEED ?= 20261203
 test: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install
-	$(BIN)/python -m pytest --random-order-bucket=module $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --random-order-bucket=module --random-order-seed=$(TEST_SEED) $(PYTEST_ARGS)
 
-## test-fast: the inner loop (about 2 minutes): every test that needs no Airflow stack, browser, JDK,
+## test-fast: the inner loop: every test that needs no Airflow stack, browser, JDK,
 ##   virtualenv build or deployment tool (docs/operations.md#tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox

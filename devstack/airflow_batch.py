@@ -9,7 +9,11 @@ import sys
 
 def main(commands: list[list[str]]) -> None:
     from airflow.cli import cli_parser
+    from airflow.configuration import write_default_airflow_configuration_if_needed
 
+    # as the `airflow` command does first: airflow.cfg with its generated secrets (JWT, Fernet) exists before
+    # the components start, so they all read the same ones
+    write_default_airflow_configuration_if_needed()
     parser = cli_parser.get_parser()
     for argv in commands:
         args = parser.parse_args(argv)

@@ -97,7 +97,8 @@ def test_the_emulators_image_serves_the_three_emulators_with_notifications(tmp_p
         assert (found["attributes"]["bucketId"], found["attributes"]["objectId"]) == (
             "zoomcamp-local-bucket", "landing/probe.csv")
     finally:
-        os.killpg(service.pid, signal.SIGTERM)
+        if service.poll() is None:
+            os.killpg(service.pid, signal.SIGTERM)
         code = service.wait(timeout=60)
     assert code == 0
     assert subprocess.run(check, cwd=workdir, env=env).returncode == 1  # every emulator stopped with it

@@ -127,6 +127,13 @@ def test_storage_base_on_gcp_reads_through_the_gcp_connection():
                          "manual__2024-01-01T00_00_00_00_00/o.csv")
 
 
+def test_a_bucket_location_is_shown_as_its_url_without_the_connection_id():
+    from include.zoomcamp import storage
+
+    path = runtimes.storage_path("gs://bucket/prefix", "d", "r", "o.csv")
+    assert storage.shown(path) == "gs://bucket/prefix/d/r/o.csv"
+
+
 # --- Java ---------------------------------------------------------------------------------------
 
 def expected_total_revenue() -> str:

@@ -17,28 +17,14 @@ from datetime import datetime
 import pytest
 
 from include.zoomcamp.walkthrough import samples
-from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, storage_client, upload, yellow_parquet
+from tests.fixtures.yellow_cab import (ARCHIVE, BUCKET, DATASET, PREFIX, PROJECT, bigquery_client, reset_yellow_cab,
+                                       storage_client, table, upload, yellow_parquet)
 
 MAIN, SUBFLOW, SEQUENTIAL = "yellow_cab_main", "yellow_cab_subflow", "yellow_cab_sequential_ingest"
-PREFIX, ARCHIVE = "yellow-cab/", "yellow-cab-archive/"
 RUN_TIMEOUT = 300
 DETECTIONS = ("suspicious_trips", "short_trips", "long_trips", "invalid_location_trips")
 ZONE_COLUMNS = "pickup_borough, dropoff_zone"
 TRIP_COLUMNS = "source_uri, tpep_pickup_datetime, tpep_dropoff_datetime, PULocationID, DOLocationID, fare_amount"
-
-
-# -- the session's emulators: from a known state, back to the samples ------------------------------------------
-def reset_yellow_cab(bq, bucket, *, all_rows: bool) -> None:
-    """No object under yellow-cab/ or yellow-cab-archive/; no row of raw_data and ingest_log from yellow-cab/
-    (or none at all)."""
-    for prefix in (PREFIX, ARCHIVE):
-        for blob in bucket.client.list_blobs(BUCKET, prefix=prefix):
-            blob.delete()
-    where = {"raw_data": f"STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}')",
-             "ingest_log": f"bucket = '{BUCKET}' AND STARTS_WITH(object_name, '{PREFIX}')"}
-    existing = {t.table_id for t in bq.list_tables(f"{PROJECT}.{DATASET}")}
-    for name in where.keys() & existing:
-        bq.query(f"DELETE FROM {table(name)} WHERE {'TRUE' if all_rows else where[name]}").result()
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +76,6 @@ def scalar(bq, sql: str):
 
 def raw_rows(bq, name: str) -> int:
     return scalar(bq, f"SELECT count(*) FROM {table('raw_data')} WHERE source_uri = 'gs://{BUCKET}/{name}'")
-
-
-def table(name: str) -> str:
-    return f"`{PROJECT}.{DATASET}.{name}`"
 
 
 # -- the expected tables, from the files themselves -----------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 
 from include.zoomcamp.walkthrough import samples
 from tests.conftest import fresh_dag, run_dag
-from tests.fixtures.yellow_cab import BUCKET, DATASET, PROJECT, bigquery_client, storage_client, upload, yellow_parquet
+from tests.fixtures.yellow_cab import (BUCKET, DATASET, PROJECT, bigquery_client, reset_yellow_cab, storage_client,
+                                       upload, yellow_parquet)
 
 SETUP = "walkthrough_setup"
 DAG_ID = "yellow_cab_sequential_ingest"
@@ -20,16 +21,24 @@ LATE = "yellow-cab/2025/yellow_tripdata_2025-01.parquet"  # a file added after t
 
 @pytest.fixture(scope="module")
 def bq(services):
-    return bigquery_client()
+    client = bigquery_client()
+    client.create_dataset(f"{PROJECT}.{DATASET}", exists_ok=True)
+    return client
 
 
-@pytest.fixture(scope="module")
-def bucket(services):
+@pytest.fixture
+def bucket(bq):
+    """Each test starts as walkthrough_setup leaves things (the samples under yellow-cab/, none of their rows
+    in raw_data) and leaves them so."""
     client = storage_client()
-    if client.lookup_bucket(BUCKET) is not None:
-        for blob in client.list_blobs(BUCKET, prefix=samples.YELLOW_PREFIX):
-            blob.delete()
-    return client.bucket(BUCKET)
+    if client.lookup_bucket(BUCKET) is None:
+        client.create_bucket(BUCKET)
+    gcs_bucket = client.bucket(BUCKET)
+    reset_yellow_cab(bq, gcs_bucket, all_rows=False)
+    samples.upload_samples(BUCKET)
+    yield gcs_bucket
+    reset_yellow_cab(bq, gcs_bucket, all_rows=False)
+    samples.upload_samples(BUCKET)
 
 
 def parquet_rows(bucket) -> dict[str, int]:

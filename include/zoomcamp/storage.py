@@ -39,8 +39,9 @@ def is_local(location) -> bool:
 
 
 def shown(location) -> str:
-    """How a task reports where it wrote: the local path on this machine's disk, else the URL."""
-    return location.path if is_local(location) else str(location)
+    """How a task reports where it wrote: the local path on this machine's disk, else the URL (without the
+    connection id that str() of an ObjectStoragePath puts before the bucket)."""
+    return location.path if is_local(location) else f"{location.protocol}://{location.path}"
 
 
 def write_text(location, text: str):
