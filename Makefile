@@ -46,10 +46,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --random-order-bucket=module --random-order-seed=$(TEST_SEED) $(PYTEST_ARGS)
 
 ## test-fast: the inner loop: every test that needs no Airflow stack, browser, JDK,
-##   virtualenv build or deployment tool (docs/operations.md#tests)
+##   virtualenv build, deployment tool or Google's Pub/Sub emulator (docs/operations.md#tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox
-	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy or pubsub_google)" $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)

@@ -4,7 +4,7 @@
 PUBSUB_EMULATOR_HOST=127.0.0.1:8681 reaches it (google-cloud-pubsub, the Airflow provider's hooks
 and triggers). Served:
 
-- Publisher: CreateTopic, GetTopic, ListTopics, DeleteTopic, Publish.
+- Publisher: CreateTopic, GetTopic, ListTopics, ListTopicSubscriptions, DeleteTopic, Publish.
 - Subscriber: CreateSubscription, GetSubscription, ListSubscriptions, DeleteSubscription, Pull
   (long-polls up to --pull-wait seconds unless return_immediately), Acknowledge,
   ModifyAckDeadline (0 s = nack), StreamingPull (what `SubscriberClient.subscribe()` uses).
@@ -12,8 +12,10 @@ and triggers). Served:
 At-least-once like the real service: a message published to a topic is copied to every
 subscription that exists at that moment; a delivered message not acked within its ack deadline is
 delivered again (with a new ack id); an acked one is gone. Each subscription hands messages out in
-publish order (redeliveries go back to their place in that order). Unknown names give NOT_FOUND,
-re-creating gives ALREADY_EXISTS, as on GCP.
+publish order, as Google's own emulator does: messages whose ack deadline has passed come first (in
+publish order), and a nacked message (ack deadline 0) goes to the back of the queue. Unknown names
+give NOT_FOUND, re-creating gives ALREADY_EXISTS; names breaking GCP's resource-name rules, empty
+messages, and ack ids that are malformed or another subscription's give INVALID_ARGUMENT.
 
 Not served: snapshots/seek, schemas, IAM, filters, dead-letter and retry policies, exactly-once
 delivery, push subscriptions, message retention settings. State is in memory only: a restart
@@ -36,11 +38,14 @@ from google.pubsub_v1.types import pubsub
 
 log = logging.getLogger("devstack.pubsub_emulator")
 
-TOPIC_RE = re.compile(r"^projects/[^/]+/topics/[^/]+$")
-SUBSCRIPTION_RE = re.compile(r"^projects/[^/]+/subscriptions/[^/]+$")
+# GCP's resource names: a letter, then 2-254 of letters, digits and -_.~+%, not starting with "goog".
+RESOURCE_ID = r"(?!goog)[A-Za-z][-A-Za-z0-9_.~+%]{2,254}"
+TOPIC_RE = re.compile(rf"^projects/[^/]+/topics/{RESOURCE_ID}$")
+SUBSCRIPTION_RE = re.compile(rf"^projects/[^/]+/subscriptions/{RESOURCE_ID}$")
 DELETED_TOPIC = "_deleted-topic_"
 DEFAULT_ACK_DEADLINE = 10  # seconds, as on GCP
 MAX_ACK_DEADLINE = 600
+DEFAULT_RETENTION = 7 * 24 * 3600  # seconds: what GCP reports for a subscription (messages here stay until acked)
 STREAM_BATCH = 100
 
 
@@ -59,15 +64,28 @@ class Lease:
 @dataclass
 class Subscription:
     resource: object  # raw Subscription
-    # (seq, message) waiting for delivery, in publish order
+    # (seq, message) waiting for delivery: published ones in publish order, nacked ones appended
     pending: list = field(default_factory=list)
+    # (seq, message) whose lease expired, in publish order: delivered before `pending`
+    expired: list = field(default_factory=list)
     leases: dict[str, Lease] = field(default_factory=dict)  # ack id -> lease
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def expire(self, now: float) -> None:
         for ack_id in [a for a, lease in self.leases.items() if lease.deadline <= now]:
             lease = self.leases.pop(ack_id)
-            bisect.insort(self.pending, (lease.seq, lease.message), key=lambda item: item[0])
+            bisect.insort(self.expired, (lease.seq, lease.message), key=lambda item: item[0])
+
+    def nack(self, ack_id: str) -> None:
+        lease = self.leases.pop(ack_id, None)
+        if lease is not None:
+            self.pending.append((lease.seq, lease.message))
+
+    def take(self, limit: int) -> list:
+        """Up to `limit` (seq, message) to deliver: expired leases first, then the queue."""
+        batch, self.expired = self.expired[:limit], self.expired[limit:]
+        taken, self.pending = self.pending[:limit - len(batch)], self.pending[limit - len(batch):]
+        return batch + taken
 
     def next_expiry(self) -> float | None:
         return min((lease.deadline for lease in self.leases.values()), default=None)
@@ -86,6 +104,17 @@ class PubSubState:
         if sub is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Subscription does not exist (resource={name})")
         return sub
+
+    @staticmethod
+    async def _check_ack_ids(name: str, ack_ids, context) -> None:
+        """Ack ids are `<subscription>:<n>`, as Google's emulator gives them; stale ones pass (they are ignored)."""
+        if not ack_ids:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "No ack ids specified")
+        for ack_id in ack_ids:
+            owner, _, number = ack_id.rpartition(":")
+            if owner != name or not number.isdigit():
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                    f"Subscription {name} received an invalid ack id: {ack_id}")
 
     # -- Publisher -----------------------------------------------------------------------------
     async def create_topic(self, request, context):
@@ -120,6 +149,9 @@ class PubSubState:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Topic not found (resource={request.topic})")
         if not request.messages:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "The request contains no messages")
+        if any(not m.data and not m.attributes for m in request.messages):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Some messages are empty: a message needs "
+                                "data or at least one attribute")
         receivers = [s for s in self.subscriptions.values() if s.resource.topic == request.topic]
         ids = []
         for message in request.messages:
@@ -146,10 +178,15 @@ class PubSubState:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Topic not found (resource={request.topic})")
         if request.push_config.push_endpoint:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Push subscriptions are not emulated")
+        if not 0 <= request.ack_deadline_seconds <= MAX_ACK_DEADLINE:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ack_deadline_seconds out of bounds "
+                                f"(0 for the default {DEFAULT_ACK_DEADLINE}, at most {MAX_ACK_DEADLINE})")
         resource = pb(pubsub.Subscription)()
         resource.CopyFrom(request)
-        deadline = resource.ack_deadline_seconds or DEFAULT_ACK_DEADLINE
-        resource.ack_deadline_seconds = min(max(deadline, 10), MAX_ACK_DEADLINE)
+        resource.ack_deadline_seconds = resource.ack_deadline_seconds or DEFAULT_ACK_DEADLINE
+        resource.push_config.SetInParent()
+        if not resource.HasField("message_retention_duration"):
+            resource.message_retention_duration.seconds = DEFAULT_RETENTION
         self.subscriptions[request.name] = Subscription(resource)
         return resource
 
@@ -161,6 +198,12 @@ class PubSubState:
         found = [s.resource for n, s in sorted(self.subscriptions.items()) if n.startswith(prefix)]
         return pb(pubsub.ListSubscriptionsResponse)(subscriptions=found)
 
+    async def list_topic_subscriptions(self, request, context):
+        if request.topic not in self.topics:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"Topic not found (resource={request.topic})")
+        found = [n for n, s in sorted(self.subscriptions.items()) if s.resource.topic == request.topic]
+        return pb(pubsub.ListTopicSubscriptionsResponse)(subscriptions=found)
+
     async def delete_subscription(self, request, context):
         sub = await self._subscription(request.subscription, context)
         del self.subscriptions[request.subscription]
@@ -169,13 +212,12 @@ class PubSubState:
         return empty_pb2.Empty()
 
     # -- Subscriber: delivery ------------------------------------------------------------------
-    def _deliver(self, sub: Subscription, limit: int, deadline_seconds: int) -> list:
+    def _deliver(self, name: str, sub: Subscription, limit: int, deadline_seconds: int) -> list:
         now = time.monotonic()
         sub.expire(now)
-        batch, sub.pending = sub.pending[:limit], sub.pending[limit:]
         received = []
-        for seq, message in batch:
-            ack_id = f"{seq}-{next(self._ack_ids)}"
+        for seq, message in sub.take(limit):
+            ack_id = f"{name}:{next(self._ack_ids)}"
             sub.leases[ack_id] = Lease(seq, message, now + deadline_seconds)
             received.append(pb(pubsub.ReceivedMessage)(ack_id=ack_id, message=message))
         return received
@@ -197,10 +239,11 @@ class PubSubState:
     async def pull(self, request, context):
         sub = await self._subscription(request.subscription, context)
         if request.max_messages <= 0:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "max_messages must be positive")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "No max_messages specified (it must be positive)")
         until = time.monotonic() + (0 if request.return_immediately else self.pull_wait)
         while True:
-            received = self._deliver(sub, request.max_messages, sub.resource.ack_deadline_seconds)
+            received = self._deliver(request.subscription, sub, request.max_messages,
+                                     sub.resource.ack_deadline_seconds)
             if received or time.monotonic() >= until or not self._alive(request.subscription, sub):
                 return pb(pubsub.PullResponse)(received_messages=received)
             await self._wait(sub, until)
@@ -209,19 +252,27 @@ class PubSubState:
         for ack_id in ack_ids:
             sub.leases.pop(ack_id, None)  # unknown or expired ids are ignored, like GCP
         now = time.monotonic()
+        sub.expire(now)
         for ack_id, seconds in zip(modify_ids, modify_seconds):
             lease = sub.leases.get(ack_id)
-            if lease is not None:
-                lease.deadline = now + min(max(seconds, 0), MAX_ACK_DEADLINE)
-        sub.expire(now)
+            if lease is None:
+                continue
+            if seconds <= 0:
+                sub.nack(ack_id)
+            else:
+                lease.deadline = now + min(seconds, MAX_ACK_DEADLINE)
 
     async def acknowledge(self, request, context):
         sub = await self._subscription(request.subscription, context)
+        await self._check_ack_ids(request.subscription, request.ack_ids, context)
         self._settle(sub, ack_ids=request.ack_ids)
         return empty_pb2.Empty()
 
     async def modify_ack_deadline(self, request, context):
         sub = await self._subscription(request.subscription, context)
+        await self._check_ack_ids(request.subscription, request.ack_ids, context)
+        if request.ack_deadline_seconds < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Ack deadline cannot be negative")
         seconds = [request.ack_deadline_seconds] * len(request.ack_ids)
         self._settle(sub, modify_ids=request.ack_ids, modify_seconds=seconds)
         if request.ack_deadline_seconds == 0:
@@ -259,7 +310,7 @@ class PubSubState:
                 room = STREAM_BATCH
                 if stream["max_outstanding"] > 0:
                     room = min(room, stream["max_outstanding"] - len(mine))
-                received = self._deliver(sub, room, stream["deadline"]) if room > 0 else []
+                received = self._deliver(name, sub, room, stream["deadline"]) if room > 0 else []
                 if received:
                     mine.update(m.ack_id for m in received)
                     yield pb(pubsub.StreamingPullResponse)(received_messages=received)
@@ -282,6 +333,7 @@ def _handlers(state: PubSubState) -> list:
         "GetTopic": unary(state.get_topic, pubsub.GetTopicRequest),
         "ListTopics": unary(state.list_topics, pubsub.ListTopicsRequest),
         "DeleteTopic": unary(state.delete_topic, pubsub.DeleteTopicRequest),
+        "ListTopicSubscriptions": unary(state.list_topic_subscriptions, pubsub.ListTopicSubscriptionsRequest),
         "Publish": unary(state.publish, pubsub.PublishRequest),
     }
     subscriber = {

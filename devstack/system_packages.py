@@ -20,6 +20,9 @@ DEBIAN_MAVEN_REPO = Path("/usr/share/maven-repo")
 MAVEN_PLUGINS = ("maven-compiler-plugin", "maven-jar-plugin", "maven-resources-plugin", "maven-surefire-plugin")
 CHROMIUM_ENV = "ZOOMCAMP_CHROMIUM"  # a Chromium or Chrome binary, e.g. one installed by Playwright
 JDK_MAJOR = 17
+# Google's own Pub/Sub emulator (a Java program), from Google Cloud CLI's apt repository, not Debian's.
+GOOGLE_PUBSUB_EMULATOR = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
+GOOGLE_CLOUD_APT = "https://cloud.google.com/sdk/docs/install#deb"
 
 
 def chromium_path() -> str:
@@ -49,6 +52,7 @@ class Requirement:
     found: object  # () -> bool
     packages: tuple[str, ...]  # Debian/Ubuntu packages that provide it
     recommends: bool = True  # False: without the packages' recommended ones (docker-compose's: a Docker engine)
+    source: str = ""  # where apt finds the packages, when not in Debian's/Ubuntu's own repositories
 
 
 # What each test marker (tests/conftest.py) needs.
@@ -62,6 +66,13 @@ REQUIREMENTS = {
     "deploy": (Requirement("Docker Compose (docker-compose), to validate the compose files without a Docker engine",
                            lambda: shutil.which("docker-compose") is not None, ("docker-compose",),
                            recommends=False),),
+    "pubsub_google": (
+        Requirement(f"Google's Pub/Sub emulator ({GOOGLE_PUBSUB_EMULATOR})",
+                    lambda: os.access(GOOGLE_PUBSUB_EMULATOR, os.X_OK), ("google-cloud-cli-pubsub-emulator",),
+                    source=f"Google Cloud CLI's apt repository ({GOOGLE_CLOUD_APT})"),
+        Requirement("a Java runtime (java), which runs it", lambda: shutil.which("java") is not None,
+                    ("openjdk-17-jre-headless",)),
+    ),
     "browser": (Requirement(f"Chromium ({chromium_path()}, or {CHROMIUM_ENV})", _chromium_found, ("chromium",)),),
     "jdk": (
         Requirement(f"a JDK {JDK_MAJOR}+ (javac, java)", _jdk_found, ("openjdk-17-jdk-headless",)),
@@ -87,7 +98,8 @@ def install_command(requirements) -> str:
 
 
 def instructions(requirements) -> str:
-    lines = [f"  - {req.what}" for req in requirements]
+    lines = [f"  - {req.what}" + (f"; its packages come from {req.source}, which apt needs configured first"
+                                  if req.source else "") for req in requirements]
     return ("The full test suite needs system tools that are missing:\n" + "\n".join(lines) +
             f"\nInstall them with:\n  {install_command(requirements)}\n"
             "(or run only the tests that need none of them: make test-fast)")
@@ -104,14 +116,21 @@ def _can_install() -> list[str] | None:
     return None
 
 
+def _known_to_apt(package: str) -> bool:
+    return subprocess.run(["apt-cache", "show", package], capture_output=True).returncode == 0
+
+
 def install(requirements) -> None:
+    """Install what apt can; a requirement from a repository apt does not have configured stays missing."""
     prefix = _can_install()
     if prefix is None:
         raise RuntimeError(instructions(requirements))
-    packages = [p for req in requirements for p in req.packages]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print("Installing the system packages the tests need:", " ".join(packages), flush=True)
     subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
+    requirements = [req for req in requirements if not req.source or all(map(_known_to_apt, req.packages))]
+    packages = [p for req in requirements for p in req.packages]
+    if packages:
+        print("Installing the system packages the tests need:", " ".join(packages), flush=True)
     for recommends in (True, False):
         chosen = [p for req in requirements if req.recommends == recommends for p in req.packages]
         if chosen:

@@ -9,7 +9,9 @@ Tiers (`make test-fast` runs the tests with none of these markers; `make test` r
 `stack` — a real Airflow (scheduler, triggerer, api-server), given to every test using `airflow_stack`
 (or the Git bundles' own `git_stack`);
 `browser` — Chromium; `jdk` — the local JDK and Maven; `virtualenv` — builds a Python virtualenv;
-`deploy` — the Docker Compose and Astro files checked with their own tools and a clean virtualenv.
+`deploy` — the Docker Compose and Astro files checked with their own tools and a clean virtualenv;
+`pubsub_google` — Google's own Pub/Sub emulator (a JVM), given to every test using `google_pubsub_emulator`
+(tests parametrized over both emulators carry it on their `google` parameter).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 # marker -> the fixtures that give a test that marker (the others are set on the tests themselves)
 TIER_MARKERS = {"stack": ("airflow_stack", "git_stack", "celery_stack"), "browser": ("browser",), "jdk": (),
-                "virtualenv": (), "deploy": ()}
+                "virtualenv": (), "deploy": (), "pubsub_google": ("google_pubsub_emulator",)}
 # Markers of tests that need a system tool, whatever their tier: `sandbox` — bubblewrap (fast tier);
 # `celery` — Redis and bubblewrap (with `stack`).
 TOOL_MARKERS = ("sandbox", "celery")
@@ -178,6 +180,18 @@ def airflow_stack(services):
     log.unlink(missing_ok=True)
     with services.airflow_stack("airflow_stack", log) as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def google_pubsub_emulator(tmp_path_factory):
+    """Google's own Pub/Sub emulator (tests/fixtures/google_pubsub_emulator.py), started once, on a free port."""
+    from tests.fixtures.google_pubsub_emulator import GooglePubSubEmulator
+
+    emulator = GooglePubSubEmulator(tmp_path_factory.mktemp("google-pubsub-emulator")).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import uuid
@@ -206,3 +207,49 @@ def test_airflow_pubsub_pull_trigger_receives_the_notification(bucket, topic_sub
     assert message["attributes"]["objectId"] == "landing/event.csv"
     assert json.loads(base64.b64decode(message["data"]))["name"] == "landing/event.csv"
     assert _drain(subscriber, sub) == []  # the trigger acked it
+
+
+def test_notifications_reach_googles_pubsub_emulator(tmp_path, monkeypatch, google_pubsub_emulator):
+    """A GCS emulator publishing to Google's own Pub/Sub emulator: GCS's messages are valid there too, and
+    a restart creates again, on it, the topic its config names."""
+    from google.cloud import pubsub_v1
+    from google.cloud.storage.notification import NONE_PAYLOAD_FORMAT, OBJECT_DELETE_EVENT_TYPE
+
+    from devstack.emulators import GcsEmulator
+    from devstack.postgres import free_port
+    from tests.fixtures.google_pubsub_emulator import client_for
+
+    host = google_pubsub_emulator.host
+    publisher = client_for(pubsub_v1.PublisherClient, host)
+    subscriber = client_for(pubsub_v1.SubscriberClient, host)
+    suffix = uuid.uuid4().hex[:8]
+    topic = publisher.topic_path(PROJECT, f"uploads-{suffix}")
+    sub = subscriber.subscription_path(PROJECT, f"uploads-sub-{suffix}")
+    publisher.create_topic(name=topic, timeout=TIMEOUT)
+    subscriber.create_subscription(name=sub, topic=topic, timeout=TIMEOUT)
+    gcs = GcsEmulator("gcs-google-pubsub", tmp_path / "gcs", free_port(0), host)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
+    gcs.start()
+    try:
+        bucket = _storage_client().create_bucket(f"google-pubsub-{suffix}")
+        topic_id = topic.rsplit("/", 1)[1]
+        _notification(bucket, topic_id, blob_name_prefix="landing/")
+        _notification(bucket, topic_id, event_types=[OBJECT_DELETE_EVENT_TYPE], payload_format=NONE_PAYLOAD_FORMAT)
+        blob = bucket.blob("landing/a.csv")
+        blob.upload_from_string(b"a\n1\n")
+        blob.delete()
+        messages = {m.attributes["eventType"]: m for m in _drain(subscriber, sub)}
+        assert sorted(messages) == ["OBJECT_DELETE", "OBJECT_FINALIZE"]
+        assert json.loads(messages["OBJECT_FINALIZE"].data)["name"] == "landing/a.csv"
+        assert messages["OBJECT_DELETE"].data == b"" and messages["OBJECT_DELETE"].attributes["objectId"] == blob.name
+
+        publisher.delete_topic(topic=topic, timeout=TIMEOUT)
+        gcs.stop()
+        gcs.start()
+        assert publisher.get_topic(topic=topic, timeout=TIMEOUT).name == topic
+    finally:
+        gcs.stop()
+        subscriber.delete_subscription(subscription=sub, timeout=TIMEOUT)
+        with contextlib.suppress(exceptions.NotFound):  # not there when the restart failed to create it
+            publisher.delete_topic(topic=topic, timeout=TIMEOUT)
+        subscriber.close()

@@ -1,7 +1,8 @@
-"""devstack's Pub/Sub emulator through Google's official client (google-cloud-pubsub), as any tool uses it."""
+"""Pub/Sub's contract through Google's official client (google-cloud-pubsub), as any tool uses it, against
+devstack's emulator (`ours`, the session's) and Google's own (`google`, tests/fixtures/google_pubsub_emulator.py):
+both must behave alike, so a difference between them fails here."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -9,23 +10,34 @@ import uuid
 import pytest
 from google.api_core import exceptions
 
+from tests.fixtures.google_pubsub_emulator import client_for
+
 PROJECT = "zoomcamp-local"
 TIMEOUT = 10  # seconds, for every single call
 
 
+@pytest.fixture(scope="module", params=["ours", pytest.param("google", marks=pytest.mark.pubsub_google)])
+def emulator_host(request) -> str:
+    """host:port of the emulator under test."""
+    if request.param == "google":
+        return request.getfixturevalue("google_pubsub_emulator").host
+    host = request.getfixturevalue("services").env["PUBSUB_EMULATOR_HOST"]
+    assert host.startswith("127.0.0.1:")
+    return host
+
+
 @pytest.fixture(scope="module")
-def publisher(services):
+def publisher(emulator_host):
     from google.cloud import pubsub_v1
 
-    assert os.environ["PUBSUB_EMULATOR_HOST"].startswith("127.0.0.1:")
-    return pubsub_v1.PublisherClient()
+    return client_for(pubsub_v1.PublisherClient, emulator_host)
 
 
 @pytest.fixture(scope="module")
-def subscriber(services):
+def subscriber(emulator_host):
     from google.cloud import pubsub_v1
 
-    with pubsub_v1.SubscriberClient() as client:
+    with client_for(pubsub_v1.SubscriberClient, emulator_host) as client:
         yield client
 
 
@@ -62,6 +74,45 @@ def test_recreating_says_already_exists(publisher, subscriber, topic):
         subscriber.create_subscription(name=sub, topic=topic, timeout=TIMEOUT)
     got = subscriber.get_subscription(subscription=sub, timeout=TIMEOUT)
     assert (got.topic, got.ack_deadline_seconds) == (topic, 10)
+    assert got.message_retention_duration.total_seconds() == 7 * 24 * 3600  # GCP's default
+    assert list(publisher.list_topic_subscriptions(topic=topic, timeout=TIMEOUT)) == [sub]
+    longest = _subscription(subscriber, topic, ack_deadline_seconds=600)
+    assert subscriber.get_subscription(subscription=longest, timeout=TIMEOUT).ack_deadline_seconds == 600
+
+
+def test_invalid_requests_are_refused(publisher, subscriber, topic):
+    for name in ("ab", "1abc", "goog-topic", "a" * 256, "a/b"):
+        with pytest.raises(exceptions.InvalidArgument, match=r"Invalid \[topics\] name"):
+            publisher.create_topic(name=f"projects/{PROJECT}/topics/{name}", timeout=TIMEOUT)
+    assert publisher.create_topic(name=publisher.topic_path(PROJECT, f"A.b~c+d%e_f-{uuid.uuid4().hex[:8]}"),
+                                  timeout=TIMEOUT).name
+    with pytest.raises(exceptions.InvalidArgument, match=r"Invalid \[subscriptions\] name"):
+        subscriber.create_subscription(name=subscriber.subscription_path(PROJECT, "goog-sub"), topic=topic,
+                                       timeout=TIMEOUT)
+    for seconds in (-1, 601):
+        with pytest.raises(exceptions.InvalidArgument):
+            _subscription(subscriber, topic, ack_deadline_seconds=seconds)
+    with pytest.raises(exceptions.InvalidArgument):
+        publisher.api.publish(topic=topic, messages=[{"data": b""}], timeout=TIMEOUT)
+    with pytest.raises(exceptions.InvalidArgument):
+        publisher.api.publish(topic=topic, messages=[], timeout=TIMEOUT)
+
+    sub, other = _subscription(subscriber, topic), _subscription(subscriber, topic)
+    _publish(publisher, topic, b"x")
+    [received] = _pull(subscriber, sub)
+    with pytest.raises(exceptions.InvalidArgument):
+        subscriber.pull(subscription=sub, max_messages=0, timeout=TIMEOUT)
+    for subscription, ack_ids in ((sub, []), (sub, ["not-an-ack-id"]), (other, [received.ack_id])):
+        with pytest.raises(exceptions.InvalidArgument):
+            subscriber.acknowledge(subscription=subscription, ack_ids=ack_ids, timeout=TIMEOUT)
+        with pytest.raises(exceptions.InvalidArgument):
+            subscriber.modify_ack_deadline(subscription=subscription, ack_ids=ack_ids, ack_deadline_seconds=0,
+                                           timeout=TIMEOUT)
+    with pytest.raises(exceptions.InvalidArgument):
+        subscriber.modify_ack_deadline(subscription=sub, ack_ids=[received.ack_id], ack_deadline_seconds=-1,
+                                       timeout=TIMEOUT)
+    subscriber.acknowledge(subscription=sub, ack_ids=[received.ack_id], timeout=TIMEOUT)  # still valid
+    assert _pull(subscriber, sub) == []
 
 
 def test_unknown_names_are_not_found(publisher, subscriber, topic):
@@ -105,16 +156,20 @@ def test_long_poll_returns_when_a_message_arrives(publisher, subscriber, topic):
     assert time.monotonic() - started < 5
 
 
-def test_nacked_message_comes_back_in_its_place(publisher, subscriber, topic):
+def _nack(subscriber, subscription, received) -> None:
+    subscriber.modify_ack_deadline(subscription=subscription, ack_ids=[m.ack_id for m in received],
+                                   ack_deadline_seconds=0, timeout=TIMEOUT)
+
+
+def test_nacked_message_goes_to_the_back_of_the_queue(publisher, subscriber, topic):
     sub = _subscription(subscriber, topic)
     _publish(publisher, topic, b"1", b"2", b"3")
     first = _pull(subscriber, sub, max_messages=1)
-    subscriber.modify_ack_deadline(subscription=sub, ack_ids=[first[0].ack_id], ack_deadline_seconds=0,
-                                   timeout=TIMEOUT)
+    _nack(subscriber, sub, first)
     again = _pull(subscriber, sub)
-    assert [m.message.data for m in again] == [b"1", b"2", b"3"]
-    assert again[0].message.message_id == first[0].message.message_id
-    assert again[0].ack_id != first[0].ack_id
+    assert [m.message.data for m in again] == [b"2", b"3", b"1"]
+    assert again[2].message.message_id == first[0].message.message_id
+    assert again[2].ack_id != first[0].ack_id
     subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in again], timeout=TIMEOUT)
     subscriber.acknowledge(subscription=sub, ack_ids=[first[0].ack_id], timeout=TIMEOUT)  # stale: ignored
     assert _pull(subscriber, sub) == []
@@ -131,6 +186,20 @@ def test_unacked_message_is_redelivered_after_its_deadline(publisher, subscriber
     assert second.message.message_id == first.message.message_id
     assert 0.5 < time.monotonic() - started < 5
     subscriber.acknowledge(subscription=sub, ack_ids=[second.ack_id], timeout=TIMEOUT)
+    assert _pull(subscriber, sub) == []
+
+
+def test_expired_messages_come_first_in_publish_order(publisher, subscriber, topic):
+    sub = _subscription(subscriber, topic)
+    _publish(publisher, topic, b"1", b"2", b"3", b"4")
+    one, two = _pull(subscriber, sub, max_messages=2)
+    subscriber.modify_ack_deadline(subscription=sub, ack_ids=[two.ack_id], ack_deadline_seconds=1, timeout=TIMEOUT)
+    subscriber.modify_ack_deadline(subscription=sub, ack_ids=[one.ack_id], ack_deadline_seconds=2, timeout=TIMEOUT)
+    _nack(subscriber, sub, _pull(subscriber, sub, max_messages=1))  # 3 goes behind 4
+    time.sleep(2.5)  # both leases expire, 2's first
+    again = _pull(subscriber, sub)
+    assert [m.message.data for m in again] == [b"1", b"2", b"4", b"3"]
+    subscriber.acknowledge(subscription=sub, ack_ids=[m.ack_id for m in again], timeout=TIMEOUT)
     assert _pull(subscriber, sub) == []
 
 
