@@ -126,11 +126,17 @@ def airflow_settings_yaml() -> str:
         "pools": [{"pool_name": name, "pool_slot": slots, "pool_description": doc} for name, slots, doc in pools()],
         "variables": [{"variable_name": key, "variable_value": value} for key, value in variables().items()],
     }}
-    header = (f"# {GENERATED}\n"
-              "# The Astro CLI creates these connections, Variables and pool in its metadata database at\n"
-              "# `astro dev start` (stored, so a value changed in the UI takes effect). Hosts are the services\n"
-              "# of docker-compose.override.yml; gemini_default holds a placeholder until you set your key\n"
-              "# (docs/ai.md).\n")
+    return generated_yaml(
+        document,
+        "The Astro CLI creates these connections, Variables and pool in its metadata database at",
+        "`astro dev start` (stored, so a value changed in the UI takes effect). Hosts are the services",
+        "of docker-compose.override.yml; gemini_default holds a placeholder until you set your key",
+        "(docs/ai.md).")
+
+
+def generated_yaml(document: dict, *comment: str) -> str:
+    """`document` as YAML under the generated-file line and `comment`'s lines."""
+    header = "".join(f"# {line}\n" for line in (GENERATED, *comment))
     return header + yaml.safe_dump(document, sort_keys=False, width=120)
 
 
@@ -171,12 +177,12 @@ def astro_override_yaml() -> str:
                           "depends_on": {POSTGRES_SERVICE: {"condition": "service_healthy"},
                                          EMULATORS_SERVICE: {"condition": "service_healthy"}}}
     document = {"services": services, "volumes": {"ny_taxi_postgres_data": {}, "gcp_emulator_data": {}}}
-    header = (f"# {GENERATED}\n"
-              "# The Astro CLI merges this file into its own compose project (`astro dev start`): the course's\n"
-              "# Postgres 18 (ny_taxi, root/root) and the GCS, BigQuery and Pub/Sub emulators, reachable by these\n"
-              "# service names, and the emulators' endpoints for its Airflow containers. Neither publishes a host\n"
-              "# port: the Astro CLI's own Postgres takes 127.0.0.1:5432 (docs/operations.md#docker-and-astro).\n")
-    return header + yaml.safe_dump(document, sort_keys=False, width=120)
+    return generated_yaml(
+        document,
+        "The Astro CLI merges this file into its own compose project (`astro dev start`): the course's",
+        "Postgres 18 (ny_taxi, root/root) and the GCS, BigQuery and Pub/Sub emulators, reachable by these",
+        "service names, and the emulators' endpoints for its Airflow containers. Neither publishes a host",
+        "port: the Astro CLI's own Postgres takes 127.0.0.1:5432 (docs/operations.md#docker-and-astro).")
 
 
 FILES = {

@@ -19,6 +19,7 @@ from devstack.__main__ import PORTS, STATE_FILE
 from devstack.postgres import port_is_free
 from tests.conftest import REPO_ROOT
 from tests.fixtures.permissions import assert_private_data_dir, mode
+from tests.fixtures.polling import poll_until
 from tests.fixtures.sockets import listening_addresses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -28,20 +29,11 @@ def _session(tmp_path, script: str) -> subprocess.Popen:
     return subprocess.Popen(["sh", "-c", script], start_new_session=True, cwd=tmp_path)
 
 
-def _wait(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    raise TimeoutError(what)
-
-
 def test_leftovers_of_a_dead_leader_are_stopped_and_the_record_removed(tmp_path):
     leader = _session(tmp_path, "sleep 300 & sleep 300 & wait")
     try:
         procs.record_airflow(tmp_path, leader.pid)
-        _wait(lambda: len(procs.leftovers(tmp_path)) == 3, 10, "the two sleeps did not start")
+        poll_until(lambda: len(procs.leftovers(tmp_path)) == 3, 10, "the two sleeps did not start")
         leader.kill()  # the leader dies; its children keep the session id
         leader.wait()
         survivors = procs.leftovers(tmp_path)
@@ -120,16 +112,16 @@ def test_make_stop_stops_what_a_killed_make_run_left(tmp_path):
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     sid = None
     try:
-        ports = _wait(lambda: (data / STATE_FILE).exists() and json.loads((data / STATE_FILE).read_text()),
+        ports = poll_until(lambda: (data / STATE_FILE).exists() and json.loads((data / STATE_FILE).read_text()),
                       120, "services.json not written")
-        _wait(lambda: run.poll() is None and _api_answers(ports["api_port"]), 300,
+        poll_until(lambda: run.poll() is None and _api_answers(ports["api_port"]), 300,
               f"the api-server did not answer; see {tmp_path / 'devstack.log'}")
         sid = procs.read_record(data)["sid"]
         assert len(procs.session_members(sid)) >= 4  # devstack.standalone, api-server, scheduler, dag-processor, ...
 
         # This stack's log servers listen on loopback only, at the ports chosen for it.
         for key in ("worker_log_port", "trigger_log_port"):
-            _wait(lambda: listening_addresses(ports[key]), 60, f"nothing listens on {key} {ports[key]}")
+            poll_until(lambda: listening_addresses(ports[key]), 60, f"nothing listens on {key} {ports[key]}")
             assert listening_addresses(ports[key]) == {"127.0.0.1"}, key
         # What holds secrets is private, the password file too after the api-server added the admin's.
         assert mode(tmp_path / ".env") == 0o600

@@ -17,8 +17,18 @@ from datetime import datetime
 import pytest
 
 from include.zoomcamp.walkthrough import samples
-from tests.fixtures.yellow_cab import (ARCHIVE, BUCKET, DATASET, PREFIX, PROJECT, bigquery_client, reset_yellow_cab,
-                                       storage_client, table, upload, yellow_parquet)
+from tests.fixtures.yellow_cab import (
+    ARCHIVE,
+    BUCKET,
+    DATASET,
+    PREFIX,
+    PROJECT,
+    as_setup_leaves_it,
+    bigquery_client,
+    table,
+    upload,
+    yellow_parquet,
+)
 
 MAIN, SUBFLOW, SEQUENTIAL = "yellow_cab_main", "yellow_cab_subflow", "yellow_cab_sequential_ingest"
 RUN_TIMEOUT = 300
@@ -38,15 +48,8 @@ def bq(services):
 def bucket(bq):
     """Each test starts as walkthrough_setup leaves things (the samples under yellow-cab/, nothing archived,
     an empty raw_data: the subflow reads all of it) and leaves them so, but for other sources' rows."""
-    client = storage_client()
-    if client.lookup_bucket(BUCKET) is None:
-        client.create_bucket(BUCKET)
-    gcs_bucket = client.bucket(BUCKET)
-    reset_yellow_cab(bq, gcs_bucket, all_rows=True)
-    samples.upload_samples(BUCKET)
-    yield gcs_bucket
-    reset_yellow_cab(bq, gcs_bucket, all_rows=False)
-    samples.upload_samples(BUCKET)
+    yield as_setup_leaves_it(bq, all_rows=True)
+    as_setup_leaves_it(bq, all_rows=False)
 
 
 @pytest.fixture(scope="module")

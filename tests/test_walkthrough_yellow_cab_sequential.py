@@ -9,8 +9,16 @@ import pytest
 
 from include.zoomcamp.walkthrough import samples
 from tests.conftest import fresh_dag, run_dag
-from tests.fixtures.yellow_cab import (BUCKET, DATASET, PROJECT, bigquery_client, reset_yellow_cab, storage_client,
-                                       upload, yellow_parquet)
+from tests.fixtures.yellow_cab import (
+    BUCKET,
+    DATASET,
+    PROJECT,
+    as_setup_leaves_it,
+    bigquery_client,
+    storage_client,
+    upload,
+    yellow_parquet,
+)
 
 SETUP = "walkthrough_setup"
 DAG_ID = "yellow_cab_sequential_ingest"
@@ -30,15 +38,8 @@ def bq(services):
 def bucket(bq):
     """Each test starts as walkthrough_setup leaves things (the samples under yellow-cab/, none of their rows
     in raw_data) and leaves them so."""
-    client = storage_client()
-    if client.lookup_bucket(BUCKET) is None:
-        client.create_bucket(BUCKET)
-    gcs_bucket = client.bucket(BUCKET)
-    reset_yellow_cab(bq, gcs_bucket, all_rows=False)
-    samples.upload_samples(BUCKET)
-    yield gcs_bucket
-    reset_yellow_cab(bq, gcs_bucket, all_rows=False)
-    samples.upload_samples(BUCKET)
+    yield as_setup_leaves_it(bq, all_rows=False)
+    as_setup_leaves_it(bq, all_rows=False)
 
 
 def parquet_rows(bucket) -> dict[str, int]:
