@@ -14,7 +14,7 @@ from include.zoomcamp.taxi.schemas import GREEN, YELLOW
 from include.zoomcamp.taxi.source import TaxiMonth
 from tests.conftest import REPO_ROOT, run_dag
 from tests.fixtures.course_sql import course_load
-from tests.fixtures.taxi import FileServer, downloaded_gz, taxi_csv_lines, write_taxi_gz
+from tests.fixtures.taxi import FileServer, downloaded_gz, forget_file, taxi_csv_lines, write_taxi_gz
 
 ROWS = 3000
 
@@ -76,6 +76,7 @@ def test_loads_a_month_and_a_rerun_adds_nothing(dagbag, pg, schema):
     dag = dagbag.get_dag("04_postgres_taxi")
     conf = {"taxi": schema.taxi, "year": "2019", "month": "01"}
     file_name = schema.file_name("2019", "01")
+    forget_file(pg, schema.table, file_name)
 
     run = run_dag(dag, run_conf=conf)
     assert run.state == "success"

@@ -15,7 +15,7 @@ from include.zoomcamp import config
 from include.zoomcamp.ai import explainer
 from include.zoomcamp.ai.prompts import QUESTION, RAG_SYSTEM_MESSAGE
 from tests.conftest import run_dag
-from tests.fixtures.gemini_standin import connection_json
+from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
 from tests.fixtures.taxi import FileServer
 
 API_KEY = "gemini_standin-key-4f7c0a"  # must never show in a request body, a log or an XCom
@@ -121,7 +121,8 @@ def test_10_asks_without_any_context(dagbag, gemini_standin):
 def test_11_sends_the_chunk_about_the_asked_feature(dagbag, gemini_standin, pg):
     gemini_standin.reset()
     question = "How does plugin versioning let a team pin plugin versions?"
-    run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": question, "top_k": 2})
+    pg.execute(f"DROP TABLE IF EXISTS {config.RAG_TABLE}")  # every chunk is embedded, none found stored
+    run = run_dag(dagbag.get_dag("11_chat_with_rag"), run_conf={"question": question, "top_k": 2, "drop": True})
     assert run.state == "success"
 
     stored = _stored_chunks(pg)
@@ -213,12 +214,21 @@ DEMO = "debug-and-demo"
 
 
 @pytest.fixture(scope="module")
-def demo_stack(airflow_stack, gemini_standin):
+def demo_standin():
+    """The stack's own stand-in: debug-and-demo's scheduled runs call it whenever they fail, so the in-process
+    tests above, which count their calls to `gemini_standin`, never see those."""
+    server = GeminiStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_stack(airflow_stack, demo_standin):
     """The stack as `make run` sets it up (the explainer writes notes with devstack's `airflow_api`
     connection), its `gemini_default` on the stand-in and debug-and-demo active for this module only."""
     stack = airflow_stack
     stack.wait_for_dag(DEMO)
-    conn = json.loads(connection_json(gemini_standin, api_key=API_KEY))
+    conn = json.loads(connection_json(demo_standin, api_key=API_KEY))
     with stack.connection(config.GEMINI_CONN_ID, {**conn, "extra": json.dumps(conn["extra"])}), stack.unpaused(DEMO):
         yield stack
 
@@ -234,13 +244,13 @@ def _wait_for_note(stack, run_id, containing: str, timeout: float = 90) -> str:
     return stack.wait_until(note, timeout, f"a note with {containing!r} on the gate of {run_id}")
 
 
-def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, gemini_standin):
+def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, demo_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
     assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "failed"
     note = _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
 
-    calls = [c for c in gemini_standin.calls("generateContent") if run_id in c.prompt_text]
+    calls = [c for c in demo_standin.calls("generateContent") if run_id in c.prompt_text]
     assert len(calls) == 1
     prompt = calls[0].prompt_text
     assert "AirflowFailException" in prompt and "demo gate is closed on purpose" in prompt  # the exception
@@ -260,12 +270,12 @@ def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, gemini_sta
     assert all(word in levels for word in ("INFO:", "WARNING:", "ERROR:"))
 
 
-def test_explainer_with_gemini_unreachable_says_so(demo_stack, gemini_standin):
+def test_explainer_with_gemini_unreachable_says_so(demo_stack, demo_standin):
     stack = demo_stack
     run_id = stack.trigger(DEMO)
     assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "failed"
     _wait_for_note(stack, run_id, explainer.NOTE_TITLE)
-    gemini_standin.stop()
+    demo_standin.stop()
     try:
         stack.api("POST", f"/api/v2/dags/{DEMO}/clearTaskInstances",
                   {"dag_run_id": run_id, "task_ids": ["gate"], "only_failed": True, "dry_run": False})
@@ -273,15 +283,15 @@ def test_explainer_with_gemini_unreachable_says_so(demo_stack, gemini_standin):
                          240, "the cleared gate failed again")
         note = _wait_for_note(stack, run_id, "Gemini was unreachable")
     finally:
-        gemini_standin.start()
-    assert note.startswith(f"{explainer.NOTE_TITLE}: No explanation: Gemini was unreachable ({gemini_standin.url}")
+        demo_standin.start()
+    assert note.startswith(f"{explainer.NOTE_TITLE}: No explanation: Gemini was unreachable ({demo_standin.url}")
     assert _gate(stack, run_id)["state"] == "failed"
 
 
-def test_an_open_gate_lets_the_run_pass_with_nothing_to_explain(demo_stack, gemini_standin):
+def test_an_open_gate_lets_the_run_pass_with_nothing_to_explain(demo_stack, demo_standin):
     """What a learner sees after opening the gate: the run succeeds, the gate has no note, Gemini is not asked."""
     stack = demo_stack
-    gemini_standin.reset()
+    demo_standin.reset()
     run_id = stack.trigger(DEMO, {"demo_gate_open": True})
     assert stack.wait_for_run(DEMO, run_id, timeout=240)["state"] == "success"
     tis = stack.task_instances(DEMO, run_id)
@@ -290,4 +300,4 @@ def test_an_open_gate_lets_the_run_pass_with_nothing_to_explain(demo_stack, gemi
     assert not tis["gate"].get("note")
     assert stack.xcom(DEMO, run_id, "after_gate") == "The demo run passed the gate"
     assert "The gate is open: the run goes on" in stack.task_log(DEMO, run_id, "gate")
-    assert not [c for c in gemini_standin.calls("generateContent") if run_id in c.prompt_text]
+    assert not [c for c in demo_standin.calls("generateContent") if run_id in c.prompt_text]

@@ -24,7 +24,7 @@ from include.zoomcamp import config
 from tests.conftest import REPO_ROOT, artifacts_dir
 from tests.fixtures.gemini_standin import connection_json
 from tests.fixtures.services import _with_database
-from tests.fixtures.taxi import FileServer, write_taxi_gz
+from tests.fixtures.taxi import FileServer, forget_file, write_taxi_gz
 
 pytestmark = [pytest.mark.celery, pytest.mark.timeout(1500)]
 
@@ -102,6 +102,7 @@ def test_a_dag_handing_over_a_local_path_fails_across_workers(celery_stack):
 
 
 def test_flow_04_loads_a_month_across_workers(celery_stack, pg, tmp_path):
+    forget_file(pg, "green_tripdata", "green_tripdata_2020-06.csv")
     write_taxi_gz(tmp_path, "green", 2020, 6, ROWS)
     with FileServer(tmp_path) as site, celery_stack.variables({config.TAXI_DATA_BASE_URL_VAR: site.url}):
         run_id, run = _run(celery_stack, "04_postgres_taxi", {"taxi": "green", "year": "2020", "month": "06"})
@@ -111,7 +112,7 @@ def test_flow_04_loads_a_month_across_workers(celery_stack, pg, tmp_path):
                               ["green_tripdata_2020-06.csv"]).fetchone()
         assert count == ROWS
     finally:
-        pg.execute("DELETE FROM public.green_tripdata WHERE filename = %s", ["green_tripdata_2020-06.csv"])
+        forget_file(pg, "green_tripdata", "green_tripdata_2020-06.csv")
 
 
 def test_flow_08_loads_a_month_into_bigquery_across_workers(celery_stack, tmp_path):

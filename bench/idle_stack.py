@@ -1,0 +1,98 @@
+"""What an idle `make run` holds: `python -m devstack run` on throw-away data and free ports, as a user starts it;
+60 s after the UI answers (BENCH_IDLE_SECONDS), the proportional set size (PSS) of every process it started
+(Airflow's components, their workers, Postgres, the emulators), summed per component.
+
+`python -m bench.idle_stack`. Prints the time from the start to a UI that answers (`start_to_ui_s=`), one line
+per component and `idle_pss_mb=N`; asserts nothing. A process is the stack's when it is the
+`devstack run` process, a service's (its pid file) or a descendant of either.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psutil
+
+from bench.services import machine_line
+from tests.fixtures.devstack_run import DevstackRun, devstack_env
+
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", 60))
+
+
+def component(proc: psutil.Process) -> str:
+    """A short name: `postgres`, the Airflow command (`airflow scheduler`, `airflow worker` for the
+    LocalExecutor's), the Python module (`devstack.gcs_emulator`), or the program. Airflow and Postgres
+    retitle their processes, so the whole command line is read as one string."""
+    words = proc.cmdline() or [proc.name()]
+    text = " ".join(words)
+    if Path(words[0]).name.startswith("postgres"):
+        return "postgres"
+    if "-m" in words[:3] and words.index("-m") + 1 < len(words):
+        return words[words.index("-m") + 1]
+    if match := re.search(r"airflow (?:-\S+ )*([a-z][a-z_-]+)", text):
+        return f"airflow {match.group(1)}"
+    return Path(words[0]).name
+
+
+def stack_processes(run_pid: int, data_dir: Path) -> list[psutil.Process]:
+    """`devstack run` and everything under it, and each service with its children: the emulators (their pid
+    files) and Postgres (its postmaster.pid), which run in sessions of their own."""
+    roots = [run_pid]
+    for pid_file in data_dir.glob("*.pid"):
+        roots.append(json.loads(pid_file.read_text())["pid"])
+    for postmaster in data_dir.rglob("postmaster.pid"):
+        roots.append(int(postmaster.read_text().splitlines()[0]))
+    found: dict[int, psutil.Process] = {}
+    for pid in roots:
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                found[proc.pid] = proc
+        except psutil.NoSuchProcess:
+            continue
+    return list(found.values())
+
+
+def pss_by_component(procs: list[psutil.Process]) -> dict[str, tuple[int, float]]:
+    """component -> (processes, PSS in MB)."""
+    totals: dict[str, list] = defaultdict(lambda: [0, 0.0])
+    for proc in procs:
+        try:
+            pss = proc.memory_full_info().pss / 2**20
+            name = component(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        totals[name][0] += 1
+        totals[name][1] += pss
+    return {name: (n, mb) for name, (n, mb) in totals.items()}
+
+
+def main() -> None:
+    print(machine_line())
+    root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-idle-"))
+    try:
+        (root / "home").mkdir()
+        env = devstack_env(root, HOME=str(root / "home"))
+        started = time.monotonic()
+        with DevstackRun(env, root / "devstack-run.log") as run:
+            print(f"start_to_ui_s={time.monotonic() - started:.1f}  (services, metadata set-up, Airflow's "
+                  "components, until the api-server answers; the venv already installed)")
+            time.sleep(IDLE_SECONDS)
+            procs = stack_processes(run.proc.pid, Path(env["ZOOMCAMP_DATA_DIR"]))
+            figures = pss_by_component(procs)
+        print(f"idle {IDLE_SECONDS:.0f} s after the UI answered: {len(procs)} processes")
+        for name, (n, mb) in sorted(figures.items(), key=lambda item: -item[1][1]):
+            print(f"  {name:<40} {n:>2} process(es) {mb:7.0f} MB")
+        print(f"idle_pss_mb={sum(mb for _, mb in figures.values()):.0f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
