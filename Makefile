@@ -57,13 +57,14 @@ lint: $(STAMP)
 
 ## bench: one month against a bare COPY, a month's load as the table fills, a 31-month backfill
 ## through the scheduler, upload-to-rows latency of the event-driven ingest, the dashboard on 10 000
-## runs (prints figures; docs/operations.md#benchmarks, docs/walkthrough.md)
+## runs, an idle `make run`'s memory (prints figures; docs/operations.md#benchmarks, docs/walkthrough.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench.taxi_load
 	$(BIN)/python -m bench.table_growth
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.idle_stack
 
 clean: stop
 	rm -rf .local devstack.env
