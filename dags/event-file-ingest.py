@@ -1,26 +1,10 @@
-"""event-file-ingest — walkthrough 3_5: every file uploaded under gs://<bucket>/landing/ into BigQuery.
+"""event-file-ingest — every file uploaded under gs://<bucket>/landing/ into BigQuery `YellowCab.raw_data`
+(walkthrough 3_5, Kestra namespace gcp.yellowcab).
 
-No schedule but an asset: `gs://<bucket>/landing/`, whose AssetWatcher runs the google provider's
-`PubsubPullTrigger` on subscription `file-upload-sub` in the triggerer (fed by the bucket's
-notification; `event-file-ingest-setup` creates it all). Each pulled batch of messages becomes one
-asset event, and Airflow may fold several events into one run: `collect_objects` reads all of
-them, keeps OBJECT_FINALIZE messages for .parquet/.csv objects under landing/ of the watched bucket
-(others are logged and skipped; another bucket's are refused with a warning naming it), each
-(bucket, object, generation) once; `load_object` (one mapped task per object, in the pool
-`yellow_cab_raw_loads`) loads it into `YellowCab.raw_data` unless that generation is already there
-(Pub/Sub delivers at least once). A file BigQuery cannot read fails its task, naming
-gs://bucket/object#generation, with raw_data unchanged; clear the failed task (or the run) to
-retry: the run keeps its events. An upload whose event never became a run (the trigger acks before
-Airflow stores the event) is loaded by `event-file-ingest-reconcile`, hourly or when triggered.
-
-A manual run has no events: it logs the `manual-run` defaults and loads the object named in param
-`object_name` (e.g. `landing/yellow_tripdata_2024-01.parquet`), if any. Runs go one at a time.
-
-Project and bucket are fixed when the file is parsed — the watcher's trigger and the asset's URI are
-built then, where Variables must not be read: from the environment form of the Variables
-(`AIRFLOW_VAR_GCP_PROJECT_ID`, `AIRFLOW_VAR_GCP_BUCKET_NAME`; `make run GCP=real` sets them from
-zoomcamp.env), else the emulators' defaults. Each task first checks that the Variables the other DAGs
-read still say the same, and fails naming both when not (docs/gcp.md). Connection `google_cloud_default`.
+Scheduled by an asset whose watcher pulls the bucket's notifications from Pub/Sub (`file-upload-sub`) in
+the triggerer; each object generation loads once. A manual run loads param `object_name`, if any.
+Project and bucket are fixed at parse time, from the environment form of the Variables.
+Details: docs/walkthrough.md#event-driven-ingest-3_5
 """
 from airflow.sdk import DAG, Param, task
 

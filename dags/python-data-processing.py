@@ -1,36 +1,21 @@
-"""python-data-processing, python-with-namespace-files, python-multistep — Python code in flows
-(walkthrough 2_1, Kestra namespace dev.testing).
+"""python-data-processing — a sample data set built with pandas in its own environment, saved as
+`sample_data.csv` (walkthrough 2_1, Kestra namespace dev.testing).
 
-Kestra's Python script tasks become Airflow tasks; their output files become objects under
-Variable `walkthrough_storage_base` (Airflow object storage: `file://<data dir>/walkthrough-files`
-by default, `gs://<bucket>/<prefix>` on GCP), at `<base>/<dag_id>/<run_id>/<file>`. Each task
-returns the ObjectStoragePath it wrote (its XCom): the next task — or the user — reads it there.
-
-`python-data-processing`: an isolated virtual environment with its own pandas (cached under the
-data dir's `venvs/`, so only the first run installs it) builds a small sample data set; the next
-task saves it as `sample_data.csv`.
-
-`python-with-namespace-files`: runs `include/walkthrough_files/process_sales_data.py` — a project
-file shipped with the DAGs, Kestra's namespace file — over `sales_data.csv` next to it, and saves
-its per-region summary as `sales_summary.csv`.
-
-`python-multistep`: step 1 writes `orders.csv`; step 2 receives its ObjectStoragePath through XCom
-and reads it (revenue per product).
+The file goes to object storage under Variable `walkthrough_storage_base`; its ObjectStoragePath is the XCom.
+Details: docs/walkthrough.md#python-and-java-2_1
 """
 from airflow.sdk import DAG, task
 
-from include.zoomcamp import config, templates
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
-from include.zoomcamp.walkthrough import runtimes
+from include.zoomcamp.walkthrough import DEV_TESTING_TAGS, runtimes
 
-STORAGE_BASE = templates.variable(config.WALKTHROUGH_STORAGE_BASE_VAR, runtimes.default_storage_base())
-TAGS = [config.WALKTHROUGH_TAG, config.DEV_TESTING_NAMESPACE]
+STORAGE_BASE = runtimes.storage_base()
 
 with DAG(
     dag_id="python-data-processing",
     schedule=None,
     default_args=RETRY_DEFAULT_ARGS,
-    tags=TAGS,
+    tags=DEV_TESTING_TAGS,
     doc_md=__doc__,
 ):
 
@@ -58,38 +43,3 @@ with DAG(
         return runtimes.write_text(runtimes.storage_path(base, ti.dag_id, ti.run_id, "sample_data.csv"), csv_text)
 
     save_csv(build_sample_data(), STORAGE_BASE)
-
-
-with DAG(
-    dag_id="python-with-namespace-files",
-    schedule=None,
-    default_args=RETRY_DEFAULT_ARGS,
-    tags=TAGS,
-    doc_md=__doc__,
-):
-
-    @task
-    def process_sales_data(base: str, ti=None):
-        return runtimes.run_sales_script(runtimes.storage_path(base, ti.dag_id, ti.run_id, "sales_summary.csv"))
-
-    process_sales_data(STORAGE_BASE)
-
-
-with DAG(
-    dag_id="python-multistep",
-    schedule=None,
-    default_args=RETRY_DEFAULT_ARGS,
-    tags=TAGS,
-    doc_md=__doc__,
-):
-
-    @task
-    def write_orders(base: str, ti=None):
-        return runtimes.write_text(runtimes.storage_path(base, ti.dag_id, ti.run_id, "orders.csv"),
-                                   runtimes.generate_orders())
-
-    @task
-    def read_orders(path) -> dict:
-        return runtimes.revenue_by_product(path)
-
-    read_orders(write_orders(STORAGE_BASE))

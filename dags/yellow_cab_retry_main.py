@@ -1,47 +1,24 @@
-"""yellow_cab_retry_main and yellow_cab_retry_subflow — walkthrough 3_4, retry & rollback
-(Kestra namespace gcp.yellowcab, dataset `yc_retry`).
+"""yellow_cab_retry_main — each yellow-cab CSV under gs://<bucket>/yc-retry/data/ cleaned by a subflow,
+then archived or rolled back (walkthrough 3_4, retry & rollback, Kestra namespace gcp.yellowcab).
 
-`yellow_cab_retry_main` lists the CSV files under gs://<bucket>/yc-retry/data/ (param `prefix`,
-default `yc-retry/`) and processes each in its own instance of the mapped task group `process_file`
-(Kestra's ForEach; at most FILES_AT_ONCE files at once):
+Per file, in a mapped task group (Kestra's ForEach; FILES_AT_ONCE at once):
 
     load_staging >> run_subflow >> archive                    (success: to <prefix>archive/)
                     run_subflow >> rollback >> move_to_errors (one_failed: rows out, to <prefix>errors/)
                     run_subflow >> drop_staging               (all_done: staging table dropped in every case)
 
-`run_subflow` triggers `yellow_cab_retry_subflow` with the file's staging table in its conf and
-waits for it (deferred to the triggerer); a failed child run fails it at once (no second child run).
-Trigger rules replace Kestra's `allowFailure`/`errors`: each file's instances depend only on the same
-file's upstream instances, so one file's failure never stops the others.
-
-`yellow_cab_retry_subflow` (conf: staging_table, source_uri, source_generation) creates the dataset
-and tables when missing, then `strict_insert` (CAST, all rows or none) into `trips_clean`; only when
-that fails, `safe_cast_insert` (trigger rule one_failed): SAFE_CAST, the rows whose required fields
-do not survive into `trips_rejected`; `cleaning_result` (one_success) ends the run: it succeeds when
-either insert did, and is upstream_failed — the run failed — only when both failed.
-
-Run states: a file that ends in errors/ leaves the main run **failed** (its `archive` instance, a
-leaf, is upstream_failed), while its rollback and move succeeded and the other files are archived;
-a run where every file was archived (directly or through the fallback) succeeds, and so does a run
-with nothing to do. See docs/walkthrough.md (3_4) for why.
-
-Network tasks retry with exponential backoff (GCP_DEFAULT_ARGS: 3 retries, 20 s doubling, at most
-5 min); a file that cannot be cleaned fails at once. Variables `GCP_PROJECT_ID`, `GCP_BUCKET_NAME`,
-`GCP_LOCATION` (defaults: the local emulators); connection `google_cloud_default`.
+A file that ends in errors/ leaves the run failed; the other files go on.
+Details: docs/walkthrough.md#retry--rollback-3_4
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryDeleteTableOperator
 from airflow.providers.google.cloud.transfers.gcs_to_gcs import GCSToGCSOperator
 from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task, task_group
 
-from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import subflows
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, subflows
 from include.zoomcamp.walkthrough import yellow_cab_retry as retry
 
-MAIN_DAG_ID = retry.MAIN_DAG_ID
-SUBFLOW_DAG_ID = "yellow_cab_retry_subflow"
-TAGS = [config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG]
 FILES_AT_ONCE = 3
 OBJECT_LABEL = "{{ task.source_object }}"  # names a mapped GCS move in the UI
 
@@ -50,59 +27,14 @@ def _label(object_name: str) -> None:
     get_current_context()["object_name"] = object_name  # names the mapped instance in the UI
 
 
-def _fail_on_file_error(call, *args, **kwargs):
-    """A file that cannot be cleaned fails the task at once; other errors (network) are retried."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        return call(*args, **kwargs)
-    except retry.RetryFileError as exc:
-        raise AirflowFailException(str(exc)) from None
-
-
 with DAG(
-    dag_id=SUBFLOW_DAG_ID,
-    schedule=None,
-    params={
-        "staging_table": Param("", type="string", description="Staging table in yc_retry (set by the main DAG)"),
-        "source_uri": Param("", type="string", description="gs://bucket/object the staging table holds"),
-        "source_generation": Param(0, type="integer", description="That object's GCS generation"),
-    },
-    default_args=GCP_DEFAULT_ARGS,
-    tags=TAGS,
-    doc_md=__doc__,
-):
-    create_dataset, create_tables = retry.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
-
-    @task
-    def strict_insert(project: str, params=None) -> dict:
-        return _fail_on_file_error(retry.strict_insert, *retry.subflow_conf(params), project=project)
-
-    @task(trigger_rule=TriggerRule.ONE_FAILED)
-    def safe_cast_insert(project: str, params=None) -> dict:
-        return _fail_on_file_error(retry.safe_cast_insert, *retry.subflow_conf(params), project=project)
-
-    @task(trigger_rule=TriggerRule.ONE_SUCCESS)
-    def cleaning_result(ti=None) -> dict:
-        result = (ti.xcom_pull(task_ids="strict_insert", default=None)
-                  or ti.xcom_pull(task_ids="safe_cast_insert", default=None))
-        print(f"Cleaned: {result}")
-        return result
-
-    strict = strict_insert(templates.PROJECT_ID)
-    fallback = safe_cast_insert(templates.PROJECT_ID)
-    create_tables >> strict >> fallback
-    [strict, fallback] >> cleaning_result()
-
-
-with DAG(
-    dag_id=MAIN_DAG_ID,
+    dag_id=retry.MAIN_DAG_ID,
     schedule=None,
     max_active_runs=1,  # one run moves a file at a time
     params={"prefix": Param(retry.PREFIX, type="string", pattern=r"^[^/].*/$",
                             description="Folder holding data/, archive/ and errors/")},
     default_args=GCP_DEFAULT_ARGS,
-    tags=TAGS,
+    tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
     create_dataset, create_tables = retry.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
@@ -120,11 +52,11 @@ with DAG(
         @task(map_index_template="{{ object_name }}", max_active_tis_per_dagrun=FILES_AT_ONCE)
         def load_staging(bucket: str, project: str, object_name: str, generation: int, staging_table: str) -> int:
             _label(object_name)
-            return _fail_on_file_error(retry.load_staging, bucket, object_name, generation, staging_table,
-                                       project=project)
+            return retry.fail_on_file_error(retry.load_staging, bucket, object_name, generation, staging_table,
+                                            project=project)
 
         run_subflow = subflows.run_and_wait(
-            task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID,
+            task_id="run_subflow", trigger_dag_id=retry.SUBFLOW_DAG_ID,
             conf={"staging_table": staging_table, "source_uri": source_uri, "source_generation": generation},
             max_active_tis_per_dagrun=FILES_AT_ONCE,
             map_index_template="{{ task.conf['source_uri'] }}",
