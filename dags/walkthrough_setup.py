@@ -1,16 +1,8 @@
 """walkthrough_setup — what the Kestra-on-GCP walkthrough's flows need (run once; idempotent).
 
-Like `07_gcp_setup`: creates bucket `GCP_BUCKET_NAME` and the walkthrough's datasets `kestra_test`,
-`raw`, `clean`, `YellowCab` and `yc_retry` in `GCP_LOCATION`, project `GCP_PROJECT_ID` (Variables,
-defaults: the local emulators), each succeeding when it exists. With param `upload_samples` (default
-true) it then uploads generated sample inputs (include/zoomcamp/walkthrough/samples.py): two months
-of yellow-cab Parquet under `yellow-cab/` (2023 with `airport_fee`, 2024 with `Airport_fee`) and
-`taxi_zone_lookup.csv`, and 3_4's good, dirty and broken CSV under `yc-retry/data/`; an object
-already holding the same bytes is left alone (same generation, so the ingest DAGs have nothing new
-to load). On GCP, set the param to false and upload TLC's own files.
-Connection `google_cloud_default`.
-The samples also hold `data.csv`, a retail transactions export for 3_1
-(`ecommerce_ingest_and_clean_with_errors`); on GCP upload the real export there.
+Creates bucket `GCP_BUCKET_NAME` and the walkthrough's datasets; with param `upload_samples` (default true)
+it uploads generated sample inputs (include/zoomcamp/walkthrough/samples.py). On GCP, upload TLC's own files.
+Details: docs/walkthrough.md#walkthrough_setup
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyDatasetOperator
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator

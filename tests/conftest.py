@@ -116,8 +116,7 @@ def dagbag() -> ParsedDags:
 def fresh_dag(dag_id: str):
     """The DAG parsed anew from its file: in-process dag.test() renders templates onto the task objects
     themselves, so a run with other Variables must not use (and leave its values in) the session's DAG."""
-    [path] = [p for p in (REPO_ROOT / "dags").glob("*.py") if f'"{dag_id}"' in p.read_text()]
-    return ParsedDags(path).get_dag(dag_id)
+    return ParsedDags(REPO_ROOT / "dags" / f"{dag_id}.py").get_dag(dag_id)
 
 
 @pytest.fixture

@@ -64,6 +64,10 @@ def test_every_dag_file_imports_without_errors_warnings_network_or_database(pars
     assert set(parsed["dags"]) == COURSE | set(WALKTHROUGH) | {"walkthrough_setup"}
 
 
+def test_every_dag_has_a_file_of_its_own_named_by_its_dag_id(parsed):
+    assert {dag_id: dag["file"] for dag_id, dag in parsed["dags"].items() if dag["file"] != f"{dag_id}.py"} == {}
+
+
 def test_every_dag_is_tagged_with_approved_tags_and_documented(parsed):
     for dag_id, dag in parsed["dags"].items():
         assert dag["doc_md"].strip(), dag_id

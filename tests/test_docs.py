@@ -4,6 +4,7 @@ module that imports, and an `airflow` subcommand with flags that Airflow's own C
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import re
 import shlex
@@ -18,6 +19,8 @@ PAGES = sorted([REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md")])
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 SHELL_BLOCK = re.compile(r"^```(?:bash|sh|shell)\n(.*?)^```", re.M | re.S)
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+DAG_FILES = sorted((REPO_ROOT / "dags").glob("*.py"))
+DETAILS = re.compile(r"^Details: (\S+)$", re.M)
 
 
 def page_id(page: Path) -> str:
@@ -49,17 +52,33 @@ def relative_links(page: Path):
             yield target
 
 
+def link_problem(page: Path, target: str) -> str | None:
+    """What is wrong with a relative link of `page` (a file, or a file and its heading), None if nothing."""
+    path, _, anchor = target.partition("#")
+    file = (page.parent / path).resolve() if path else page
+    if not file.exists():
+        return f"{target}: no file {file}"
+    if anchor and file.suffix == ".md" and anchor not in anchors(file):
+        return f"{target}: no heading with anchor #{anchor} in {page_id(file)}"
+    return None
+
+
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_every_relative_link_reaches_its_file_and_heading(page):
-    broken = []
-    for target in relative_links(page):
-        path, _, anchor = target.partition("#")
-        file = (page.parent / path).resolve() if path else page
-        if not file.exists():
-            broken.append(f"{target}: no file {file}")
-        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
-            broken.append(f"{target}: no heading with anchor #{anchor} in {page_id(file)}")
+    broken = [problem for target in relative_links(page) if (problem := link_problem(page, target))]
     assert not broken, "\n".join(broken)
+
+
+def test_every_dag_files_details_line_reaches_its_file_and_heading():
+    """A DAG file's docstring (its DAG's doc_md) ends with `Details: docs/<page>.md#<heading>`."""
+    found, broken = 0, []
+    for dag_file in DAG_FILES:
+        for target in DETAILS.findall(ast.get_docstring(ast.parse(dag_file.read_text())) or ""):
+            found += 1
+            if problem := link_problem(REPO_ROOT / "README.md", target):
+                broken.append(f"{dag_file.name}: {problem}")
+    assert not broken, "\n".join(broken)
+    assert found >= len(DAG_FILES) // 2, "the Details: lines were not found"
 
 
 def shell_commands(page: Path):

@@ -154,13 +154,13 @@ JAVA_RUNS = {
 }
 
 
-def java_dags(monkeypatch, runner: str):
-    """The Java DAGs as parsed with ZOOMCAMP_JAVA_RUNNER=`runner` (the choice is made at parse time, so
+def java_dag(monkeypatch, runner: str, dag_id: str):
+    """A Java DAG as parsed with ZOOMCAMP_JAVA_RUNNER=`runner` (the choice is made at parse time, so
     these tests make it themselves: a Docker socket on the machine, as on GitHub's runners, changes nothing)."""
-    from tests.conftest import REPO_ROOT, ParsedDags
+    from tests.conftest import fresh_dag
 
     monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", runner)
-    return ParsedDags(REPO_ROOT / "dags" / "walkthrough_2_1_java.py")
+    return fresh_dag(dag_id)
 
 
 @pytest.mark.jdk
@@ -169,7 +169,7 @@ def test_java_dag_runs_with_the_local_jdk(monkeypatch, dag_id):
     from airflow.providers.standard.operators.bash import BashOperator
 
     task_id, expected = JAVA_RUNS[dag_id]
-    dag = java_dags(monkeypatch, "local").get_dag(dag_id)
+    dag = java_dag(monkeypatch, "local", dag_id)
     assert isinstance(dag.get_task(task_id), BashOperator)
     run = run_dag(dag)
     assert run.state == "success"
@@ -190,16 +190,16 @@ def path_without_java(tmp_path, monkeypatch):
 def test_java_without_a_jdk_fails_at_once_saying_what_to_install(monkeypatch, path_without_java):
     from airflow.sdk.exceptions import AirflowFailException
 
-    dagbag = java_dags(monkeypatch, "local")
-    task = dagbag.get_dag("java-hello-world").get_task("compile_and_run")
+    hello_world = java_dag(monkeypatch, "local", "java-hello-world")
+    task = hello_world.get_task("compile_and_run")
     with pytest.raises(AirflowFailException, match=r"javac, java not found on PATH: install a JDK 17 "
                                                    r"\(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless"):
         task._pre_execute_hook({})
-    maven = dagbag.get_dag("java-maven-project").get_task("build_and_run")
+    maven = java_dag(monkeypatch, "local", "java-maven-project").get_task("build_and_run")
     with pytest.raises(AirflowFailException, match=r"mvn, java not found on PATH: install .*Maven 3.8\+"):
         maven._pre_execute_hook({})
 
-    run = run_dag(dagbag.get_dag("java-hello-world"))
+    run = run_dag(hello_world)
     ti = _ti(run, "compile_and_run")
     assert (run.state, ti.state, ti.try_number) == ("failed", "failed", 1)  # failed, not up for retry
 
@@ -251,18 +251,11 @@ def test_docker_runner_starts_the_program_in_its_image(monkeypatch, dag_id):
     Only the image itself is not exercised: this machine has no Docker engine."""
     from airflow.providers.docker.operators.docker import DockerOperator
 
-    import dags.walkthrough_2_1_java as java_dags
     from include.zoomcamp.walkthrough import java_runner
 
-    monkeypatch.setenv("ZOOMCAMP_JAVA_RUNNER", "docker")
     monkeypatch.setenv("DOCKER_HOST", "tcp://docker-engine:2375")
-    program = {"java-hello-world": java_dags.HELLO_WORLD, "java-with-namespace-files": java_dags.DATA_PROCESSOR,
-               "java-maven-project": java_dags.MAVEN_PROJECT}[dag_id]
     task_id, expected = JAVA_RUNS[dag_id]
-    from airflow.sdk import DAG
-
-    with DAG(dag_id=f"docker-{dag_id}", schedule=None):
-        task = java_runner.java_task(task_id, program)
+    task = java_dag(monkeypatch, "docker", dag_id).get_task(task_id)
     assert isinstance(task, DockerOperator)
     maven = dag_id == "java-maven-project"
     assert task.image == ("maven:3.9-eclipse-temurin-17" if maven else "eclipse-temurin:17-jdk")

@@ -91,6 +91,14 @@ def plan_merge(plan: dict, conn_id: str) -> str:
     return statement
 
 
+def scheduled_dag_args() -> dict:
+    """The DAG arguments of the scheduled twins (flow 09) besides the schedule: GCP's defaults, and
+    templates rendered as native objects, which these tasks need."""
+    from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
+
+    return {"default_args": GCP_DEFAULT_ARGS, "render_template_as_native_obj": True}
+
+
 def gcp_taxi_tasks(taxi: str | None = None) -> None:
     """Add flow 08's tasks to the DAG being defined (which must render templates as native objects)."""
     from include.zoomcamp.taxi.common_tasks import BASE_URL, set_labels_task

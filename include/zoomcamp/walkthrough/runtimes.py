@@ -16,7 +16,7 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from include.zoomcamp import config, storage
+from include.zoomcamp import config, storage, templates
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ SALES_SCRIPT = PROJECT_FILES / "process_sales_data.py"
 
 def default_storage_base() -> str:
     return config.storage_url("walkthrough-files")
+
+
+def storage_base() -> str:
+    """Where the Python DAGs write their files: Variable `walkthrough_storage_base`, read at run time
+    (a template; its default follows the data dir the DAG file was parsed with)."""
+    return templates.variable(config.WALKTHROUGH_STORAGE_BASE_VAR, default_storage_base())
 
 
 def venv_cache() -> str:

@@ -19,6 +19,8 @@ from airflow.sdk import RetryDecision, RetryPolicy
 
 log = logging.getLogger(__name__)
 
+CHILD_DAG_ID = "critical_service_subflow"
+CHILD_TASK_ID = "return_data"  # its XCom is the subflow's output
 REQUIRED_COLUMNS = ("order_id", "customer_name", "quantity", "total")
 TOP_CUSTOMERS = 5
 

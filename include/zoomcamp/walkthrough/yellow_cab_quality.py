@@ -16,6 +16,7 @@ from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 from include.zoomcamp import config
 from include.zoomcamp.walkthrough import yellow_cab
 
+SUBFLOW_DAG_ID = "yellow_cab_subflow"
 ZONES_TABLE = "taxi_zone_lookup"
 ENRICHED_TABLE = "trips_enriched"
 CURATED_TABLE = "trips_curated"

@@ -50,11 +50,23 @@ CLEANING_COLUMN = ("cleaning", "STRING", "strict or safe_cast: which insert wrot
 REJECT_REASON_COLUMN = ("reject_reason", "STRING", "required fields empty or unparsable")
 STRICT, SAFE_CAST = "strict", "safe_cast"
 MAIN_DAG_ID = "yellow_cab_retry_main"
+SUBFLOW_DAG_ID = "yellow_cab_retry_subflow"
 _SQL_TYPE = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "STRING": "STRING", "TIMESTAMP": "TIMESTAMP"}
 
 
 class RetryFileError(Exception):
     """The file cannot be cleaned as it is: a retry would read the same."""
+
+
+def fail_on_file_error(call, *args, **kwargs):
+    """`call(*args, **kwargs)` in a task: a file that cannot be cleaned fails the task at once (no retry);
+    other errors (network) are retried."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return call(*args, **kwargs)
+    except RetryFileError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 # -- tables ------------------------------------------------------------------------------------

@@ -1,23 +1,17 @@
 """debug-and-demo — logs at every level and a gate that fails on purpose (walkthrough 4_1,
 Kestra namespace gcp.ecommerce).
 
-Runs every 10 minutes once unpaused (it is paused at creation). `log_levels` writes INFO, DEBUG,
-WARNING and ERROR lines; `gate` fails while param/Variable `demo_gate_open` is false, so a learner
-opens it (Variable `demo_gate_open` = true, or trigger with the param) and clears the failed task to
-re-run it (Kestra's Replay); `after_gate` then runs.
-
-The AI failure explainer (include/zoomcamp/ai/explainer.py) is every task's on_failure_callback:
-it asks Gemini (connection `gemini_default`) to explain the failure from the exception, the log's
-tail and the task's source, and writes the answer as the task instance's note and in the log.
+Every 10 minutes once unpaused; `gate` fails until param/Variable `demo_gate_open` is true, then clearing it
+replays the run (Kestra's Replay). An AI explainer writes each failure's explanation into the task's note.
+Details: docs/ai.md#debug-and-demo--logs-a-failing-gate-and-an-ai-explanation-walkthrough-4_1
 """
 from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from include.zoomcamp import config
 from include.zoomcamp.ai.explainer import explain_failure
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
-from include.zoomcamp.walkthrough import debug_demo
+from include.zoomcamp.walkthrough import ECOMMERCE_TAGS, debug_demo
 
 with DAG(
     dag_id="debug-and-demo",
@@ -28,7 +22,7 @@ with DAG(
     is_paused_upon_creation=True,
     default_args={**RETRY_DEFAULT_ARGS, "on_failure_callback": explain_failure},
     params={"demo_gate_open": Param(False, type="boolean", description="Open the gate for this run")},
-    tags=[config.WALKTHROUGH_TAG, config.ECOMMERCE_TAG],
+    tags=ECOMMERCE_TAGS,
     doc_md=__doc__,
 ):
 

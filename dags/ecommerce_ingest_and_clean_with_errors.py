@@ -1,19 +1,9 @@
-"""ecommerce_ingest_and_clean_with_errors — walkthrough 3_1: a retail export from GCS into BigQuery,
-cleaned, with every rejected row kept and the row count reconciled.
+"""ecommerce_ingest_and_clean_with_errors — a retail export from GCS into BigQuery, cleaned,
+with every rejected row kept and the row count reconciled (walkthrough 3_1, Kestra namespace gcp.ecommerce).
 
-`gs://<bucket>/data.csv` (InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice,
-CustomerID, Country — the "Online Retail" export) → `raw.transactions_raw` (every column STRING, as
-in the file) → `clean.transactions` (typed) and `clean.transactions_errors` (the raw strings and a
-`reject_reason`: missing invoice number, cancellation, unparsable quantity/price/date, quantity or
-price not positive, missing customer — the rules in include/zoomcamp/walkthrough/ecommerce.py, one
-reason per row, the first that matches). Then the DAG checks raw = clean + errors, row for row, and
-fails saying what does not add up.
-
-A missing `data.csv`, or one whose header is not the export's, fails `check_export` at once naming
-the object; nothing is loaded. Every table is rebuilt on each run (WRITE_TRUNCATE / CREATE OR
-REPLACE): a rerun never duplicates. Project, bucket: Variables `GCP_PROJECT_ID`, `GCP_BUCKET_NAME`
-(defaults: the local emulators), read at run time; connection `google_cloud_default`.
-`walkthrough_setup` uploads a generated sample `data.csv`; on GCP upload the real export.
+`gs://<bucket>/data.csv` → `raw.transactions_raw` → `clean.transactions` and `clean.transactions_errors`
+(the rules: include/zoomcamp/walkthrough/ecommerce.py); fails unless raw = clean + errors, row for row.
+Details: docs/walkthrough.md#ecommerce_ingest_and_clean_with_errors-3_1
 """
 from airflow.providers.google.cloud.operators.bigquery import (
     BigQueryCreateEmptyDatasetOperator,
@@ -22,10 +12,9 @@ from airflow.providers.google.cloud.operators.bigquery import (
 from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
 from airflow.sdk import DAG, task
 
-from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import ecommerce
+from include.zoomcamp.walkthrough import ECOMMERCE_TAGS, ecommerce
 
 PROJECT = templates.PROJECT_ID
 
@@ -34,7 +23,7 @@ with DAG(
     schedule=None,
     max_active_runs=1,  # two runs would rebuild the same tables at once
     default_args=GCP_DEFAULT_ARGS,
-    tags=[config.WALKTHROUGH_TAG, config.ECOMMERCE_TAG],
+    tags=ECOMMERCE_TAGS,
     doc_md=__doc__,
 ):
     create_datasets = [

@@ -1,27 +1,16 @@
-"""event-file-ingest-reconcile — walkthrough 3_5's safety net: what reached gs://<bucket>/landing/ without
-being loaded is loaded now. Hourly, and whenever triggered (e.g. after the Pub/Sub emulator or the
-triggerer was down).
+"""event-file-ingest-reconcile — the safety net of walkthrough 3_5's event-driven ingest (Kestra namespace
+gcp.yellowcab).
 
-`event-file-ingest` loads an upload when its notification becomes a run, and that can fail to happen:
-the trigger acks a pulled batch before Airflow stores it as an asset event (a triggerer stopped in
-between loses the batch), a notification whose publish failed is not sent again, and a missing topic
-drops every notification. `list_unloaded` lists the .parquet/.csv objects under landing/ and keeps
-each one whose live generation `YellowCab.ingest_log` does not record; `load_object` (mapped, one per
-object, in the pool `yellow_cab_raw_loads` with every other load into raw_data) loads it with the
-loader of `event-file-ingest`, which skips a generation loaded meanwhile. A second run finds nothing
-to load: running it changes nothing once everything is loaded. A file BigQuery cannot read fails its
-instance, naming it, at each run until it is replaced or deleted.
-
-Project and bucket are those `event-file-ingest` watches (fixed when the file is parsed, as there);
-the tables come from `event-file-ingest-setup` (a missing bucket: nothing to load). Connection
-`google_cloud_default`.
+Hourly and whenever triggered, loads each .parquet/.csv generation under gs://<bucket>/landing/ that
+`YellowCab.ingest_log` lacks (an upload whose event never became a run), with `event-file-ingest`'s loader.
+Details: docs/walkthrough.md#nothing-lost-the-reconciliation
 """
 from airflow.sdk import DAG, task
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
-from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, event_ingest, yellow_cab
 
 PROJECT = event_ingest.watched_project()
 BUCKET = event_ingest.watched_bucket()
@@ -34,7 +23,7 @@ with DAG(
     is_paused_upon_creation=False,  # a safety net is on from the start
     max_active_runs=1,
     default_args=GCP_DEFAULT_ARGS,
-    tags=[config.WALKTHROUGH_TAG, config.YELLOW_CAB_TAG],
+    tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
     @task

@@ -1,15 +1,9 @@
 """event-file-ingest-setup — what walkthrough 3_5's event-driven ingest needs (run once; idempotent).
 
-Creates, each only when absent: the landing bucket, Pub/Sub topic `file-upload-events`, pull
-subscription `file-upload-sub` (ack deadline 60 s), the bucket's notification (OBJECT_FINALIZE,
-JSON_API_V1, prefix `landing/`) to that topic, dataset `YellowCab`, and tables `raw_data` (TLC's
-yellow schema plus `source_uri`, `source_generation`) and `ingest_log`.
-
-Project and bucket are those `event-file-ingest` watches, fixed at parse time: `AIRFLOW_VAR_GCP_PROJECT_ID` /
-`AIRFLOW_VAR_GCP_BUCKET_NAME` in the environment (`make run GCP=real` sets them from zoomcamp.env), else the
-emulators' defaults (`zoomcamp-local`, `zoomcamp-local-bucket`); each task fails when the Variables say
-otherwise (docs/gcp.md); location from Variable `GCP_LOCATION`. Connection `google_cloud_default`. On GCP, the bucket's
-service agent needs `roles/pubsub.publisher` on the topic first (docs/walkthrough.md).
+Creates, each only when absent: the landing bucket, Pub/Sub topic `file-upload-events` and subscription
+`file-upload-sub`, the bucket's notification to that topic, dataset `YellowCab` with `raw_data` and `ingest_log`.
+Project and bucket are those `event-file-ingest` watches (fixed at parse time).
+Details: docs/walkthrough.md#event-driven-ingest-3_5
 """
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator
 from airflow.providers.google.cloud.operators.pubsub import (
