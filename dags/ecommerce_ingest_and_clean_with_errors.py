@@ -14,6 +14,7 @@ from airflow.sdk import DAG, task
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
+from include.zoomcamp.gcp.bigquery import query_job
 from include.zoomcamp.walkthrough import ECOMMERCE_TAGS, ecommerce
 
 PROJECT = templates.PROJECT_ID
@@ -53,12 +54,12 @@ with DAG(
     )
     build_clean = BigQueryInsertJobOperator(
         task_id="build_clean",
-        configuration={"query": {"query": ecommerce.clean_table_sql(PROJECT), "useLegacySql": False}},
+        configuration=query_job(ecommerce.clean_table_sql(PROJECT)),
         project_id=PROJECT,
     )
     build_errors = BigQueryInsertJobOperator(
         task_id="build_errors",
-        configuration={"query": {"query": ecommerce.errors_table_sql(PROJECT), "useLegacySql": False}},
+        configuration=query_job(ecommerce.errors_table_sql(PROJECT)),
         project_id=PROJECT,
     )
 

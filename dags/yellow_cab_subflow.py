@@ -13,6 +13,7 @@ from airflow.sdk import DAG
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
+from include.zoomcamp.gcp.bigquery import query_job
 from include.zoomcamp.gcp.errors import GcpRetryPolicy
 from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples
 from include.zoomcamp.walkthrough import yellow_cab_quality as quality
@@ -38,26 +39,26 @@ with DAG(
     )
     trips_enriched = BigQueryInsertJobOperator(
         task_id=quality.ENRICHED_TABLE,
-        configuration=quality.query_job(quality.enriched_sql(templates.PROJECT_ID)),
+        configuration=query_job(quality.enriched_sql(templates.PROJECT_ID)),
         project_id=templates.PROJECT_ID,
     )
     detections = [
         BigQueryInsertJobOperator(
-            task_id=name, configuration=quality.query_job(quality.detection_sql(name, templates.PROJECT_ID)),
+            task_id=name, configuration=query_job(quality.detection_sql(name, templates.PROJECT_ID)),
             project_id=templates.PROJECT_ID,
         )
         for name in quality.DETECTIONS
     ]
     aggregations = [
         BigQueryInsertJobOperator(
-            task_id=name, configuration=quality.query_job(quality.aggregation_sql(name, templates.PROJECT_ID)),
+            task_id=name, configuration=query_job(quality.aggregation_sql(name, templates.PROJECT_ID)),
             project_id=templates.PROJECT_ID,
         )
         for name in quality.AGGREGATIONS
     ]
     trips_curated = BigQueryInsertJobOperator(
         task_id=quality.CURATED_TABLE,
-        configuration=quality.query_job(quality.curated_sql(templates.PROJECT_ID)),
+        configuration=query_job(quality.curated_sql(templates.PROJECT_ID)),
         project_id=templates.PROJECT_ID,
     )
 

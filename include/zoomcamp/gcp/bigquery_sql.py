@@ -6,6 +6,7 @@ DATE(pickup); monthly table `<taxi>_tripdata_<yyyy>_<mm>` and its external table
 """
 from __future__ import annotations
 
+from include.zoomcamp.gcp.bigquery import table_ref
 from include.zoomcamp.taxi.schemas import TaxiSchema
 
 ROW_ID_FIELDS = ("VendorID", "{pickup}", "{dropoff}", "PULocationID", "DOLocationID")
@@ -15,10 +16,6 @@ FILENAME_DESCRIPTION = "The source filename from which the trip data was loaded.
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def table_ref(project: str, dataset: str, table: str) -> str:
-    return f"`{project}.{dataset}.{table}`"
 
 
 def monthly_table(schema: TaxiSchema, year: str, month: str) -> str:

@@ -19,6 +19,7 @@ from airflow.sdk import get_current_context, task
 
 from include.zoomcamp import config
 from include.zoomcamp.gcp import bigquery_sql, templates
+from include.zoomcamp.gcp.bigquery import query_job
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +134,12 @@ def gcp_taxi_tasks(taxi: str | None = None) -> None:
     )
     create_monthly_table = BigQueryInsertJobOperator(
         task_id="create_monthly_table",
-        configuration={"query": {"query": _plan("create_monthly_sql"), "useLegacySql": False}},
+        configuration=query_job(_plan("create_monthly_sql")),
         project_id=_plan("project"),
     )
     merge_new_rows = BigQueryInsertJobOperator(
         task_id="merge_new_rows",
-        configuration={"query": {"query": "{{ ti.xcom_pull(task_ids='plan_merge_statement') }}",
-                                 "useLegacySql": False}},
+        configuration=query_job("{{ ti.xcom_pull(task_ids='plan_merge_statement') }}"),
         project_id=_plan("project"),
     )
     uploaded = extract_and_upload(BASE_URL, templates.BUCKET)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 from include.zoomcamp import config
+from include.zoomcamp.gcp.bigquery import table_ref
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,6 @@ REASON_COLUMN = ("reject_reason", "STRING", "the first reject rule the row match
 
 class ExportError(Exception):
     """data.csv is missing, empty or not the retail export: a retry will not help."""
-
-
-def table_ref(project: str, dataset: str, table: str) -> str:
-    return f"`{project}.{dataset}.{table}`"
 
 
 def raw_schema_fields() -> list[dict]:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from include.zoomcamp import config
+from include.zoomcamp.gcp.bigquery import job_config, query_scalar, table_ref
 
 log = logging.getLogger(__name__)
 
@@ -182,17 +183,6 @@ def file_columns(storage_client, obj: GcsObject, fmt: str) -> list[tuple[str, st
     return [(n, "STRING") for n in names]
 
 
-def _table(project: str, dataset: str, table: str) -> str:
-    return f"`{project}.{dataset}.{table}`"
-
-
-def _scalar(client, sql: str, params: list | None = None):
-    from google.cloud import bigquery
-
-    job_config = bigquery.QueryJobConfig(query_parameters=params or [], use_legacy_sql=False)
-    return list(client.query(sql, job_config=job_config).result())[0][0]
-
-
 def _key_params(obj: GcsObject) -> list:
     from google.cloud import bigquery
 
@@ -204,13 +194,13 @@ def _key_params(obj: GcsObject) -> list:
 
 def logged(client, obj: GcsObject, project: str, dataset: str) -> bool:
     """Whether `ingest_log` records this object generation."""
-    return bool(_scalar(client, f"SELECT count(*) FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
+    return bool(query_scalar(client, f"SELECT count(*) FROM {table_ref(project, dataset, INGEST_LOG_TABLE)} "
                                 "WHERE bucket = @bucket AND object_name = @name AND generation = @generation",
                         _key_params(obj)))
 
 
 def rows_in_raw(client, obj: GcsObject, project: str, dataset: str) -> int:
-    return _scalar(client, f"SELECT count(*) FROM {_table(project, dataset, RAW_TABLE)} "
+    return query_scalar(client, f"SELECT count(*) FROM {table_ref(project, dataset, RAW_TABLE)} "
                            "WHERE source_uri = @uri AND source_generation = @generation", _key_params(obj))
 
 
@@ -223,9 +213,9 @@ def logged_generations(bucket: str, prefix: str, *, project: str, dataset: str =
     client = BigQueryHook(gcp_conn_id=conn_id, use_legacy_sql=False).get_client(project_id=project)
     params = [bigquery.ScalarQueryParameter("bucket", "STRING", bucket),
               bigquery.ScalarQueryParameter("prefix", "STRING", prefix)]
-    sql = (f"SELECT DISTINCT object_name, generation FROM {_table(project, dataset, INGEST_LOG_TABLE)} "
+    sql = (f"SELECT DISTINCT object_name, generation FROM {table_ref(project, dataset, INGEST_LOG_TABLE)} "
            "WHERE bucket = @bucket AND STARTS_WITH(object_name, @prefix)")
-    rows = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+    rows = client.query(sql, job_config=job_config(params)).result()
     return {(name, int(generation)) for name, generation in rows}
 
 
@@ -245,16 +235,16 @@ def insert_select_sql(project: str, dataset: str, staging: str, columns: list[tu
         select.append(f"CAST({expr} AS {_CAST[target[1]]})")
     into += ["`source_uri`", "`source_generation`"]
     select += ["@uri", "@generation"]
-    raw = _table(project, dataset, RAW_TABLE)
+    raw = table_ref(project, dataset, RAW_TABLE)
     sql = (f"INSERT INTO {raw} ({', '.join(into)})\n"
-           f"SELECT {', '.join(select)}\nFROM {_table(project, dataset, staging)}\n"
+           f"SELECT {', '.join(select)}\nFROM {table_ref(project, dataset, staging)}\n"
            f"WHERE NOT EXISTS (SELECT 1 FROM {raw} WHERE source_uri = @uri AND source_generation = @generation)")
     return sql, dropped
 
 
 def ingest_log_sql(project: str, dataset: str, columns) -> str:
     """One row into ingest_log from query parameters named after `columns`, unless it holds that generation."""
-    log_table = _table(project, dataset, INGEST_LOG_TABLE)
+    log_table = table_ref(project, dataset, INGEST_LOG_TABLE)
     return (f"INSERT INTO {log_table} ({', '.join(columns)})\n"
             f"SELECT {', '.join('@' + c for c in columns)} FROM (SELECT 1)\n"
             f"WHERE NOT EXISTS (SELECT 1 FROM {log_table} "
@@ -285,7 +275,7 @@ def _write_log(client, obj: GcsObject, project: str, dataset: str, *, event_type
     types = {name: bq_type for name, bq_type, _ in INGEST_LOG_COLUMNS}
     params = [bigquery.ScalarQueryParameter(k, _CAST[types[k]], v) for k, v in row.items()]
     client.query(ingest_log_sql(project, dataset, list(row)),
-                 job_config=bigquery.QueryJobConfig(query_parameters=params)).result()
+                 job_config=job_config(params)).result()
 
 
 def load_object(bucket: str, object_name: str, generation: int | str | None, *, project: str, load: LoadRun,
@@ -332,19 +322,19 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
     client.delete_table(staging, not_found_ok=True)  # this instance's own, left by an earlier try
     client.create_table(table)
     try:
-        job_config = bigquery.LoadJobConfig(
+        load_config = bigquery.LoadJobConfig(
             source_format=fmt, write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER",
             autodetect=False, **({"skip_leading_rows": 1, "allow_quoted_newlines": True} if fmt == "CSV" else {}))
         try:
-            client.load_table_from_uri(obj.uri, staging, job_config=job_config).result()
+            client.load_table_from_uri(obj.uri, staging, job_config=load_config).result()
         except (exceptions.BadRequest, exceptions.NotFound) as exc:
             raise ObjectLoadError(f"{obj}: BigQuery could not load it as {fmt}: {exc}") from exc
-        staged = _scalar(client, f"SELECT count(*) FROM `{staging}`")
+        staged = query_scalar(client, f"SELECT count(*) FROM `{staging}`")
         sql, dropped = insert_select_sql(project, dataset, staging.rsplit(".", 1)[1], columns, fmt, obj)
         if dropped:
             log.warning("%s: columns not in %s, left out: %s", obj, RAW_TABLE, dropped)
         try:
-            job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=_key_params(obj)))
+            job = client.query(sql, job_config=job_config(_key_params(obj)))
             job.result()
         except exceptions.BadRequest as exc:  # e.g. a value that does not cast: nothing was inserted
             raise ObjectLoadError(f"{obj}: its rows do not fit {dataset}.{RAW_TABLE}: {exc}") from exc

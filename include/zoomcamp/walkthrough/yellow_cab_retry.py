@@ -27,6 +27,7 @@ import posixpath
 from datetime import datetime, timedelta, timezone
 
 from include.zoomcamp import config
+from include.zoomcamp.gcp.bigquery import job_config, query_rows, query_scalar, table_ref
 from include.zoomcamp.walkthrough import yellow_cab
 
 log = logging.getLogger(__name__)
@@ -134,13 +135,6 @@ def _source_params(source_uri: str, generation: int) -> list:
             bigquery.ScalarQueryParameter("generation", "INT64", int(generation))]
 
 
-def _run(client, sql: str, params: list | None = None) -> list:
-    from google.cloud import bigquery
-
-    job_config = bigquery.QueryJobConfig(query_parameters=params or [], use_legacy_sql=False)
-    return list(client.query(sql, job_config=job_config).result())
-
-
 def load_staging(bucket: str, object_name: str, generation: int, staging_table: str, *, project: str,
                  conn_id: str = config.GCP_CONN_ID) -> int:
     """The CSV into `yc_retry.<staging_table>` (created here, every column STRING); returns its rows.
@@ -160,22 +154,18 @@ def load_staging(bucket: str, object_name: str, generation: int, staging_table: 
     table.expires = datetime.now(timezone.utc) + STAGING_TTL
     client.delete_table(staging, not_found_ok=True)
     client.create_table(table)
-    job_config = bigquery.LoadJobConfig(source_format="CSV", skip_leading_rows=1, allow_quoted_newlines=True,
-                                        write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER")
+    load_config = bigquery.LoadJobConfig(source_format="CSV", skip_leading_rows=1, allow_quoted_newlines=True,
+                                         write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER")
     try:
-        client.load_table_from_uri(obj.uri, staging, job_config=job_config).result()
+        client.load_table_from_uri(obj.uri, staging, job_config=load_config).result()
     except (exceptions.BadRequest, exceptions.NotFound) as exc:
         raise RetryFileError(f"{obj}: BigQuery could not load it as CSV: {exc}") from None
-    rows = _run(client, f"SELECT count(*) FROM `{staging}`")[0][0]
+    rows = query_scalar(client, f"SELECT count(*) FROM `{staging}`")
     log.info("Staged %s: %d rows, columns %s, in %s", obj, rows, [n for n, _ in columns], staging)
     return rows
 
 
 # -- cleaning (the subflow) ----------------------------------------------------------------------
-def _table(project: str, table: str) -> str:
-    return f"`{project}.{DATASET}.{table}`"
-
-
 def mapped_columns(staging_columns: list[str], source: str) -> list[tuple[str, str, str]]:
     """(staging column, trips column, BigQuery type) for the file's known columns, matched by name
     case-insensitively (TLC spells `airport_fee` both ways). RetryFileError naming `source` when a
@@ -210,8 +200,9 @@ def strict_insert_sql(project: str, staging_table: str, columns: list[tuple[str,
             expr = f"COALESCE({expr}, ERROR('required column {target} is empty'))"
         select.append(expr)
     into = [f"`{target}`" for _, target, _ in columns] + ["source_uri", "source_generation", "cleaning"]
-    return (f"INSERT INTO {_table(project, CLEAN_TABLE)} ({', '.join(into)})\n"
-            f"SELECT {', '.join(select)}, @uri, @generation, '{STRICT}'\nFROM {_table(project, staging_table)}")
+    return (f"INSERT INTO {table_ref(project, DATASET, CLEAN_TABLE)} ({', '.join(into)})\n"
+            f"SELECT {', '.join(select)}, @uri, @generation, '{STRICT}'\n"
+            f"FROM {table_ref(project, DATASET, staging_table)}")
 
 
 def _survives(columns: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -226,17 +217,17 @@ def safe_cast_sql(project: str, staging_table: str, columns: list[tuple[str, str
     value becomes NULL) and `rejected` (the others as read, with the failing columns named)."""
     survives = _survives(columns)
     keep = " AND ".join(survives.values())
-    staging = _table(project, staging_table)
+    staging = table_ref(project, DATASET, staging_table)
     clean_into = [f"`{t}`" for _, t, _ in columns] + ["source_uri", "source_generation", "cleaning"]
     clean_select = [f"SAFE_CAST({_value(s)} AS {_SQL_TYPE[t]})" for s, _, t in columns]
     reason = ", ".join(f"IF({cond}, '', ' {target}')" for target, cond in survives.items())
     rejected_into = [f"`{t}`" for _, t, _ in columns] + ["source_uri", "source_generation", "reject_reason"]
     return {
         "count": f"SELECT count(*), COUNTIF({keep}) FROM {staging}",
-        "clean": (f"INSERT INTO {_table(project, CLEAN_TABLE)} ({', '.join(clean_into)})\n"
+        "clean": (f"INSERT INTO {table_ref(project, DATASET, CLEAN_TABLE)} ({', '.join(clean_into)})\n"
                   f"SELECT {', '.join(clean_select)}, @uri, @generation, '{SAFE_CAST}'\n"
                   f"FROM {staging} WHERE {keep}"),
-        "rejected": (f"INSERT INTO {_table(project, REJECTED_TABLE)} ({', '.join(rejected_into)})\n"
+        "rejected": (f"INSERT INTO {table_ref(project, DATASET, REJECTED_TABLE)} ({', '.join(rejected_into)})\n"
                      f"SELECT {', '.join(f'`{s}`' for s, _, _ in columns)}, @uri, @generation, "
                      f"CONCAT('empty or unparsable:', {reason})\n"
                      f"FROM {staging} WHERE NOT ({keep})"),
@@ -247,18 +238,13 @@ def delete_rows(client, project: str, source_uri: str, generation: int) -> dict[
     """Delete that object generation's rows from both tables; returns rows deleted per table."""
     deleted = {}
     for table in (CLEAN_TABLE, REJECTED_TABLE):
-        job = client.query(f"DELETE FROM {_table(project, table)} WHERE source_uri = @uri "
+        job = client.query(f"DELETE FROM {table_ref(project, DATASET, table)} WHERE source_uri = @uri "
                            "AND source_generation = @generation",
-                           job_config=_job_config(_source_params(source_uri, generation)))
+                           job_config=job_config(_source_params(source_uri, generation)))
         job.result()
         deleted[table] = job.num_dml_affected_rows or 0
     return deleted
 
-
-def _job_config(params: list):
-    from google.cloud import bigquery
-
-    return bigquery.QueryJobConfig(query_parameters=params, use_legacy_sql=False)
 
 
 def _staging_columns(client, project: str, staging_table: str) -> list[str]:
@@ -290,7 +276,7 @@ def strict_insert(staging_table: str, source_uri: str, generation: int, *, proje
     columns = mapped_columns(_staging_columns(client, project, staging_table), source_uri)
     delete_rows(client, project, source_uri, generation)
     job = client.query(strict_insert_sql(project, staging_table, columns),
-                       job_config=_job_config(_source_params(source_uri, generation)))
+                       job_config=job_config(_source_params(source_uri, generation)))
     try:
         job.result()
     except exceptions.BadRequest as exc:
@@ -308,7 +294,7 @@ def safe_cast_insert(staging_table: str, source_uri: str, generation: int, *, pr
     client = _client(project, conn_id)
     columns = mapped_columns(_staging_columns(client, project, staging_table), source_uri)
     queries = safe_cast_sql(project, staging_table, columns)
-    total, kept = _run(client, queries["count"])[0]
+    total, kept = query_rows(client, queries["count"])[0]
     rejected = total - kept
     if not total or rejected > MAX_REJECTED_SHARE * total:
         raise RetryFileError(f"{source_uri}#{generation}: the safe-cast fallback would reject {rejected} of "
@@ -317,7 +303,7 @@ def safe_cast_insert(staging_table: str, source_uri: str, generation: int, *, pr
     delete_rows(client, project, source_uri, generation)
     params = _source_params(source_uri, generation)
     for name in ("clean", "rejected"):
-        _run(client, queries[name], params)
+        query_rows(client, queries[name], params)
     log.info("Safe-cast insert of %s#%s: %d rows into %s, %d into %s", source_uri, generation, kept,
              CLEAN_TABLE, rejected, REJECTED_TABLE)
     return {"source_uri": source_uri, "cleaning": SAFE_CAST, "clean": kept, "rejected": rejected}
