@@ -39,10 +39,7 @@ with DAG(
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        try:
-            values = {key: validate(str(params[key]).strip()) for key, validate in VALIDATORS.items()}
-        except naming.InvalidGcpName as exc:
-            raise AirflowFailException(str(exc)) from None  # a retry would store nothing either
+        values = {key: validate(str(params[key]).strip()) for key, validate in VALIDATORS.items()}
         in_environment = {key: os.environ[f"AIRFLOW_VAR_{key}"] for key in values if f"AIRFLOW_VAR_{key}" in os.environ}
         if differing := {key: value for key, value in values.items() if key in in_environment
                          and in_environment[key] != value}:

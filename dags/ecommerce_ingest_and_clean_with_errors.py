@@ -37,12 +37,7 @@ with DAG(
 
     @task
     def check_export(bucket: str) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        try:
-            return ecommerce.check_export(bucket)
-        except ecommerce.ExportError as exc:
-            raise AirflowFailException(str(exc)) from None
+        return ecommerce.check_export(bucket)
 
     load_raw = GCSToBigQueryOperator(
         task_id="load_raw",
@@ -65,12 +60,7 @@ with DAG(
 
     @task
     def check_raw_equals_clean_plus_errors(project: str) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        try:
-            return ecommerce.reconcile(project)
-        except ecommerce.ReconciliationError as exc:  # fails at once; BigQuery errors still retry
-            raise AirflowFailException(str(exc)) from None
+        return ecommerce.reconcile(project)
 
     create_datasets >> check_export(templates.BUCKET) >> load_raw >> [build_clean, build_errors]
     [build_clean, build_errors] >> check_raw_equals_clean_plus_errors(PROJECT)

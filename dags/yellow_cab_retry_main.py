@@ -52,8 +52,7 @@ with DAG(
         @task(map_index_template="{{ object_name }}", max_active_tis_per_dagrun=FILES_AT_ONCE)
         def load_staging(bucket: str, project: str, object_name: str, generation: int, staging_table: str) -> int:
             _label(object_name)
-            return retry.fail_on_file_error(retry.load_staging, bucket, object_name, generation, staging_table,
-                                            project=project)
+            return retry.load_staging(bucket, object_name, generation, staging_table, project=project)
 
         run_subflow = subflows.run_and_wait(
             task_id="run_subflow", trigger_dag_id=retry.SUBFLOW_DAG_ID,

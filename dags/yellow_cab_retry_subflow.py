@@ -29,11 +29,11 @@ with DAG(
 
     @task
     def strict_insert(project: str, params=None) -> dict:
-        return retry.fail_on_file_error(retry.strict_insert, *retry.subflow_conf(params), project=project)
+        return retry.strict_insert(*retry.subflow_conf(params), project=project)
 
     @task(trigger_rule=TriggerRule.ONE_FAILED)
     def safe_cast_insert(project: str, params=None) -> dict:
-        return retry.fail_on_file_error(retry.safe_cast_insert, *retry.subflow_conf(params), project=project)
+        return retry.safe_cast_insert(*retry.subflow_conf(params), project=project)
 
     @task(trigger_rule=TriggerRule.ONE_SUCCESS)
     def cleaning_result(ti=None) -> dict:

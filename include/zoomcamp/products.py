@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from include.zoomcamp import config, storage
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,7 @@ ORDER BY avg_price DESC
 """
 
 
-class MissingColumns(ValueError):
+class MissingColumns(PermanentError, ValueError):
     """The kept columns lack one the query needs: a retry with the same params would fail again."""
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from include.zoomcamp.errors import PermanentError
+
 _BUCKET_PART = re.compile(r"^[a-z0-9][a-z0-9_-]*[a-z0-9]$|^[a-z0-9]$")
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _LOCATION = re.compile(r"^[A-Za-z]+(-[a-z]+[0-9]+)?$")
 
 
-class InvalidGcpName(ValueError):
+class InvalidGcpName(PermanentError, ValueError):
     pass
 
 

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp import credentials
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 TOKEN_TIMEOUT_SECONDS = 10
 
 
-class PreflightFailed(Exception):
+class PreflightFailed(PermanentError):
     """Raised as AirflowFailException by the task; kept separate so the checks run without a task."""
 
 
@@ -99,22 +100,19 @@ class GcpPreflight:
 
     def __call__(self, context) -> None:
         from airflow.sdk import BaseHook, Variable
-        from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         task = context["task"]
+        if self.watched:
+            check_watched(self.watched, {key: Variable.get(key, default=None) for key in self.watched})
+        if config.gcp_mode() != config.GCP_REAL:
+            return
+        conn_id = getattr(task, "gcp_conn_id", None) or config.GCP_CONN_ID
+        project = self.watched.get(config.GCP_PROJECT_ID_VAR) or Variable.get(
+            config.GCP_PROJECT_ID_VAR, default=config.gcp_value(config.GCP_PROJECT_ID_VAR))
         try:
-            if self.watched:
-                check_watched(self.watched, {key: Variable.get(key, default=None) for key in self.watched})
-            if config.gcp_mode() != config.GCP_REAL:
-                return
-            conn_id = getattr(task, "gcp_conn_id", None) or config.GCP_CONN_ID
-            project = self.watched.get(config.GCP_PROJECT_ID_VAR) or Variable.get(
-                config.GCP_PROJECT_ID_VAR, default=config.gcp_value(config.GCP_PROJECT_ID_VAR))
-            try:
-                extra = BaseHook.get_connection(conn_id).extra_dejson
-            except AirflowNotFoundException:
-                extra = None
-            found = check_credentials(conn_id, extra, project)
-        except PreflightFailed as exc:
-            raise AirflowFailException(str(exc)) from None
+            extra = BaseHook.get_connection(conn_id).extra_dejson
+        except AirflowNotFoundException:
+            extra = None
+        found = check_credentials(conn_id, extra, project)
         log.info("Real GCP: project %s, connection %r: %s", project, conn_id, found.describe())

@@ -57,19 +57,13 @@ def plan_month(month, project: str, dataset: str, bucket: str) -> dict:
 def extract_verify_upload(month, base_url: str, bucket: str, conn_id: str) -> dict:
     """Download and verify the month, upload the CSV to GCS; local files are purged in all cases."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
-    from airflow.sdk.exceptions import AirflowFailException
 
     from include.zoomcamp.taxi import source
 
     with tempfile.TemporaryDirectory(prefix="zoomcamp-gcp-") as workdir:
-        try:
-            downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
-            csv_path = Path(workdir) / month.file_name
-            csv = source.verify_gz_file(downloaded, month.schema, month.file_name, csv_path)
-        except source.TaxiFileTruncated:
-            raise  # a fresh download fixes it: let the retry happen
-        except source.TaxiFileError as exc:
-            raise AirflowFailException(str(exc)) from None
+        downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
+        csv_path = Path(workdir) / month.file_name
+        csv = source.verify_gz_file(downloaded, month.schema, month.file_name, csv_path)
         GCSHook(gcp_conn_id=conn_id).upload(bucket_name=bucket, object_name=month.file_name,
                                             filename=str(csv_path), mime_type="text/csv")
     log.info("Uploaded gs://%s/%s: %s bytes, %s rows", bucket, month.file_name, csv.uncompressed_bytes, csv.rows)

@@ -15,24 +15,18 @@ log = logging.getLogger(__name__)
 def load_taxi_month(month, conn_id: str, base_url: str) -> dict:
     """Download, verify and load one month; the local file is purged whatever happens."""
     from airflow.providers.postgres.hooks.postgres import PostgresHook
-    from airflow.sdk.exceptions import AirflowFailException
 
     from include.zoomcamp.taxi import postgres, source
 
     with tempfile.TemporaryDirectory(prefix="zoomcamp-taxi-") as workdir:
+        downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
+        conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
         try:
-            downloaded = source.download(month.url(base_url), Path(workdir) / f"{month.file_name}.gz")
-            conn = PostgresHook(postgres_conn_id=conn_id).get_conn()
-            try:
-                report = postgres.unchanged_load(conn, month.schema, month.file_name, downloaded.md5)
-                if report is None:
-                    report = postgres.load_month(conn, month.schema, month.file_name, downloaded, Path(workdir))
-            finally:
-                conn.close()
-        except source.TaxiFileTruncated:
-            raise  # an incomplete download: the retry downloads it again
-        except source.TaxiFileError as exc:
-            raise AirflowFailException(str(exc)) from None
+            report = postgres.unchanged_load(conn, month.schema, month.file_name, downloaded.md5)
+            if report is None:
+                report = postgres.load_month(conn, month.schema, month.file_name, downloaded, Path(workdir))
+        finally:
+            conn.close()
     log.info("Loaded %s into public.%s: %s bytes, %s rows in file, %s rows inserted%s", report.file,
              report.table, report.uncompressed_bytes, report.rows_in_file, report.rows_inserted,
              " (unchanged file already loaded: skipped the copy)" if report.skipped_unchanged else "")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from zlib_ng import zlib_ng
 
+from include.zoomcamp.errors import PermanentError, RetryableError
 from include.zoomcamp.taxi.schemas import TaxiSchema, schema_for
 
 CHUNK_BYTES = 1 << 18
@@ -27,11 +28,11 @@ YEAR_DIGITS = "[0-9]{4}"
 MONTHS = tuple(f"{m:02d}" for m in range(1, 13))
 
 
-class TaxiFileError(ValueError):
+class TaxiFileError(PermanentError, ValueError):
     """The taxi file cannot be loaded as it is; the message says what is wrong."""
 
 
-class TaxiFileTruncated(TaxiFileError):
+class TaxiFileTruncated(RetryableError, TaxiFileError):
     """The gzip stream ends early: an incomplete download, which a fresh download can fix."""
 
 

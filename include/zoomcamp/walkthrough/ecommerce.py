@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import table_ref
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ HASH_COLUMN = ("raw_row_hash", "STRING", "MD5 (hex) of the row's eight strings i
 REASON_COLUMN = ("reject_reason", "STRING", "the first reject rule the row matched")
 
 
-class ExportError(Exception):
+class ExportError(PermanentError):
     """data.csv is missing, empty or not the retail export: a retry will not help."""
 
 
@@ -211,7 +212,7 @@ def check_export(bucket: str, object_name: str = DATA_OBJECT, conn_id: str = con
     return {"uri": uri, "generation": int(generation), "bytes": size}
 
 
-class ReconciliationError(Exception):
+class ReconciliationError(PermanentError):
     """raw ≠ clean + errors: the SQL is wrong or the tables were changed meanwhile; a retry will not help."""
 
 

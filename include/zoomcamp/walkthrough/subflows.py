@@ -17,6 +17,8 @@ from pathlib import Path
 
 from airflow.sdk import RetryDecision, RetryPolicy
 
+from include.zoomcamp.errors import PermanentError
+
 log = logging.getLogger(__name__)
 
 CHILD_DAG_ID = "critical_service_subflow"
@@ -41,7 +43,7 @@ LIMIT {TOP_CUSTOMERS}
 """
 
 
-class OrdersFileError(ValueError):
+class OrdersFileError(PermanentError, ValueError):
     """The orders file cannot be aggregated as published: a retry would download the same."""
 
 
@@ -96,13 +98,8 @@ def _plain(value):
 
 def orders_summary(url: str) -> dict:
     """The child's task: download, aggregate, log and return the summary."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     with tempfile.TemporaryDirectory(prefix="zoomcamp-orders-") as workdir:
-        try:
-            summary = aggregate_orders(download_orders(url, Path(workdir) / "orders.csv"))
-        except OrdersFileError as exc:
-            raise AirflowFailException(str(exc)) from None
+        summary = aggregate_orders(download_orders(url, Path(workdir) / "orders.csv"))
     log.info("Orders summary of %s: %s", url, summary)
     return summary
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import job_config, query_scalar, table_ref
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ _CAST = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "STRING": "STRING", "TIMESTAMP"
          "BOOLEAN": "BOOL", "DATE": "DATE", "NUMERIC": "NUMERIC"}
 
 
-class ObjectLoadError(Exception):
+class ObjectLoadError(PermanentError):
     """A file BigQuery refused (truncated, not Parquet/CSV, wrong columns): retrying will not help."""
 
 
@@ -386,17 +387,12 @@ def load_file_task(files_at_once: int | None, task_id: str = "load_file", event_
     @task(task_id=task_id, map_index_template="{{ object_name }}", max_active_tis_per_dagrun=files_at_once,
           pool=config.YELLOW_CAB_RAW_LOAD_POOL)
     def load_file(obj: dict, project: str) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
         context = get_current_context()
         context["object_name"] = obj["object_name"]  # names the mapped instance in the UI
         ti = context["ti"]
-        try:
-            result = load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
-                                 event_type=obj.get("event_type") or event_type,
-                                 load=LoadRun(ti.dag_id, ti.run_id, ti.map_index))
-        except ObjectLoadError as exc:
-            raise AirflowFailException(str(exc)) from None
+        result = load_object(obj["bucket"], obj["object_name"], obj["generation"], project=project,
+                             event_type=obj.get("event_type") or event_type,
+                             load=LoadRun(ti.dag_id, ti.run_id, ti.map_index))
         return {**obj, **result}
 
     return load_file

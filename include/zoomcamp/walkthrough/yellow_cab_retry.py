@@ -27,6 +27,7 @@ import posixpath
 from datetime import datetime, timedelta, timezone
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import job_config, query_rows, query_scalar, table_ref
 from include.zoomcamp.walkthrough import yellow_cab
 
@@ -55,19 +56,8 @@ SUBFLOW_DAG_ID = "yellow_cab_retry_subflow"
 _SQL_TYPE = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "STRING": "STRING", "TIMESTAMP": "TIMESTAMP"}
 
 
-class RetryFileError(Exception):
+class RetryFileError(PermanentError):
     """The file cannot be cleaned as it is: a retry would read the same."""
-
-
-def fail_on_file_error(call, *args, **kwargs):
-    """`call(*args, **kwargs)` in a task: a file that cannot be cleaned fails the task at once (no retry);
-    other errors (network) are retried."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        return call(*args, **kwargs)
-    except RetryFileError as exc:
-        raise AirflowFailException(str(exc)) from None
 
 
 # -- tables ------------------------------------------------------------------------------------
