@@ -61,10 +61,13 @@ def test_file_without_a_required_column_is_refused(tmp_path):
 
 
 def test_missing_file_fails_at_once(orders_site):
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk import RetryAction
 
-    with pytest.raises(AirflowFailException, match="answered HTTP 404"):
+    from include.zoomcamp.errors import retry_policy
+
+    with pytest.raises(subflows.OrdersFileError, match="answered HTTP 404") as raised:
         subflows.orders_summary(f"{orders_site[1]}/nowhere.csv")
+    assert retry_policy().evaluate(raised.value, try_number=1, max_tries=4).action == RetryAction.FAIL
 
 
 @pytest.fixture(scope="module")
