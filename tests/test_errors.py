@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from airflow.sdk import RetryAction
 
-from include.zoomcamp import errors
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS, RETRY_DEFAULT_ARGS
 from include.zoomcamp.gcp.naming import InvalidGcpName
 from include.zoomcamp.taxi.source import TaxiFileError, TaxiFileNotPublished, TaxiFileTruncated
