@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from devstack import private
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # dags/, include/: what every task imports
 
 WORKERS_ENV = "ZOOMCAMP_CELERY_WORKERS"  # how many workers devstack.standalone starts (CeleryExecutor only)
 ISOLATION_ENV = "ZOOMCAMP_WORKER_ISOLATION"  # bwrap | none | unset: bwrap when it works here
@@ -66,12 +69,25 @@ class Worker:
                 "--celery-hostname", f"{self.name}@%h", "--concurrency", str(concurrency), "--skip-serve-logs"]
 
     def isolation(self, airflow_home: Path) -> list[str]:
-        """bwrap's arguments: the real root, a private /tmp, of the data dir only Airflow's home and this
-        worker's folder; the worker dies with its launcher (devstack.standalone)."""
-        args = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp", "--tmpfs", str(self.root)]
+        """bwrap's arguments: the real root, a private /tmp (the project and Python shown again where they live
+        under /tmp), of the data dir only Airflow's home and this worker's folder; the worker dies with its
+        launcher (devstack.standalone)."""
+        args = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp"]
+        for shown in under_tmp(PROJECT_ROOT, Path(sys.prefix), Path(sys.base_prefix)):
+            args += ["--bind", str(shown), str(shown)]
+        args += ["--tmpfs", str(self.root)]
         for keep in (airflow_home, self.home):
             args += ["--bind", str(keep), str(keep)]
         return [*args, "--die-with-parent", "--"]
+
+
+def under_tmp(*paths: Path) -> list[Path]:
+    """Those of `paths` (resolved, without repeats) that a private /tmp would hide."""
+    found = []
+    for path in (p.resolve() for p in paths):
+        if path.is_relative_to("/tmp") and path not in found:
+            found.append(path)
+    return found
 
 
 def bwrap_problem() -> str | None:

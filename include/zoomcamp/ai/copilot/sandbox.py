@@ -165,9 +165,10 @@ def _command(bwrap: str, prlimit: str, limits: Limits, readable: tuple[Path, ...
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
         "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv",
         *(["--info-fd", str(info_fd)] if info_fd is not None else []),
+        # the private /tmp first: the read-only paths bound next stay visible where they live under /tmp
+        "--size", str(limits.tmp_bytes), "--tmpfs", PRIVATE_DIR,
         *_binds(readable),
-        "--proc", "/proc", "--dev", "/dev",
-        "--size", str(limits.tmp_bytes), "--tmpfs", PRIVATE_DIR, "--chdir", PRIVATE_DIR,
+        "--proc", "/proc", "--dev", "/dev", "--chdir", PRIVATE_DIR,
         *[arg for name, value in environment.items() for arg in ("--setenv", name, value)],
         "--", sys.executable, *args,
     ]
