@@ -46,10 +46,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --random-order-bucket=module --random-order-seed=$(TEST_SEED) $(PYTEST_ARGS)
 
 ## test-fast: the inner loop: every test that needs no Airflow stack, browser, JDK,
-##   virtualenv build, deployment tool or Google's Pub/Sub emulator (docs/operations.md#tests)
+##   virtualenv build, deployment tool or Google's Pub/Sub emulator (docs/operations.md#tests), spread
+##   file by file over FAST_WORKERS processes, each with its own services
+FAST_WORKERS ?= 2
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox
-	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy or pubsub_google)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy or pubsub_google)" \
+		-n $(FAST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## lint: ruff (pycodestyle, Pyflakes, import order, Airflow's AIR rules; settings in ruff.toml)
 lint: $(STAMP)
