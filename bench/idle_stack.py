@@ -2,8 +2,9 @@
 60 s after the UI answers (BENCH_IDLE_SECONDS), the proportional set size (PSS) of every process it started
 (Airflow's components, their workers, Postgres, the emulators), summed per component.
 
-`python -m bench.idle_stack`. Prints the time from the start to a UI that answers (`start_to_ui_s=`), one line
-per component and `idle_pss_mb=N`; asserts nothing. A process is the stack's when it is the
+`python -m bench.idle_stack`. Prints the time from the start to a UI that answers (`start_to_ui_s=`) and where
+it goes (START_PHASES, read from the time each phase's first line appears in the output, and the first parse
+of every DAG file), one line per component and `idle_pss_mb=N`; asserts nothing. A process is the stack's when it is the
 `devstack run` process, a service's (its pid file) or a descendant of either.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,8 +23,32 @@ import psutil
 
 from bench.services import machine_line
 from tests.fixtures.devstack_run import DevstackRun, devstack_env
+from tests.fixtures.polling import poll_until
 
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", 60))
+DAG_FILES = len(list((Path(__file__).resolve().parents[1] / "dags").glob("*.py")))
+# phase -> the output line that ends it (devstack/__main__.py, devstack/standalone.py)
+START_PHASES = {
+    "services": re.compile(r"^Migrating Airflow's metadata", re.M),  # Postgres (initdb on a fresh dir), emulators
+    "metadata": re.compile(r"^[a-z-]+ +\| ", re.M),  # db migrate, pools, connections; then a component's first line
+}
+
+
+class OutputTimes(threading.Thread):
+    """When each START_PHASES line first appears in the file `devstack run` writes its output to."""
+
+    def __init__(self, path: Path, started: float):
+        super().__init__(daemon=True)
+        self.path, self.started, self.seen = path, started, {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set() and len(self.seen) < len(START_PHASES):
+            text = self.path.read_text(errors="replace") if self.path.exists() else ""
+            for phase, line in START_PHASES.items():
+                if phase not in self.seen and line.search(text):
+                    self.seen[phase] = time.monotonic() - self.started
+            time.sleep(0.1)
 
 
 def component(proc: psutil.Process) -> str:
@@ -80,9 +106,21 @@ def main() -> None:
         (root / "home").mkdir()
         env = devstack_env(root, HOME=str(root / "home"))
         started = time.monotonic()
+        times = OutputTimes(root / "devstack-run.log", started)
+        times.start()
         with DevstackRun(env, root / "devstack-run.log") as run:
-            print(f"start_to_ui_s={time.monotonic() - started:.1f}  (services, metadata set-up, Airflow's "
-                  "components, until the api-server answers; the venv already installed)")
+            ui = time.monotonic() - started
+            times.done.set()
+            print(f"start_to_ui_s={ui:.1f}  (services, metadata set-up, Airflow's components, until the "
+                  "api-server answers; the venv already installed)")
+            previous = 0.0
+            for phase, at in sorted({**times.seen, "components until the UI answers": ui}.items(),
+                                    key=lambda item: item[1]):
+                print(f"  {phase:<40} {at - previous:6.1f} s")
+                previous = at
+            poll_until(lambda: run.api("GET", "/api/v2/dags?limit=1")["total_entries"] >= DAG_FILES, 300,
+                       "the DAG files were not all parsed")
+            print(f"start_to_all_dags_s={time.monotonic() - started:.1f}  (every DAG file parsed once)")
             time.sleep(IDLE_SECONDS)
             procs = stack_processes(run.proc.pid, Path(env["ZOOMCAMP_DATA_DIR"]))
             figures = pss_by_component(procs)
