@@ -1,11 +1,9 @@
 """01_hello_world — the orchestration concepts in one DAG (course flow 01).
 
-Param `name` → a welcome message rendered at run time → a returned value → a 15 s wait that is
-deferred to the triggerer (it holds no worker slot) → a log of the earlier output → goodbye.
-Every log task logs at ERROR, set once in `default_args` (Kestra's pluginDefaults), which also
-give every task the project's retries.
-At most 2 runs at a time: Airflow queues a third run until one finishes (Kestra's FAIL
-behaviour rejects it instead). The daily 10:00 schedule passes name=Sarah and starts paused.
+A param, a message rendered at run time, an output, a deferred 15 s wait, logs at ERROR set once in
+`default_args`, at most 2 runs at a time, a daily schedule that starts paused.
+
+Details: docs/course.md#01_hello_world
 """
 import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync

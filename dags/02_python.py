@@ -1,9 +1,9 @@
 """02_python — run a Python script with its own dependencies (course flow 02).
 
-The script runs in a fresh virtual environment that installs its own `requests`, asks Docker Hub
-for the pull count of `kestra/kestra`, and returns it as output `downloads` (an XCom). Its duration
-is logged. The API URL comes from Variable `dockerhub_api_url` (tests point it at a local server).
-A failed request or install is retried with exponential backoff.
+A fresh virtual environment with its own `requests` asks Docker Hub for `kestra/kestra`'s pull count
+and returns it as the XCom `downloads`.
+
+Details: docs/course.md#02_python
 """
 from airflow.sdk import DAG, task
 

@@ -1,11 +1,9 @@
 """03_getting_started_data_pipeline — extract, transform, query (course flow 03).
 
-Download the products JSON (Variable `products_url`, default dummyjson.com), keep the columns
-chosen in param `columns_to_keep` ("N/A" where a product lacks one), then compute the average
-price per brand with DuckDB. The result is kept as a CSV file under Variable
-`zoomcamp_results_dir` (a path or an object-storage URL: `gs://…` where tasks run on several
-machines) and returned as the task's output. A failed download is retried with
-exponential backoff; kept columns without brand and price fail the query at once.
+The products JSON, the columns of param `columns_to_keep`, the average price per brand with DuckDB,
+kept as a CSV file and returned as the task's output.
+
+Details: docs/course.md#03_getting_started_data_pipeline
 """
 from airflow.sdk import DAG, Param, task
 

@@ -1,10 +1,9 @@
 """04_postgres_taxi — load one month of NYC taxi data into Postgres (course flow 04).
 
-Pick taxi, year and month in the trigger form (year also accepts a typed value such as 2021).
-The month's CSV is downloaded from `<taxi_data_base_url>/<taxi>/<taxi>_tripdata_<yyyy>-<mm>.csv.gz`,
-verified (complete gzip, expected header, every row the right width) and merged into
-`public.<taxi>_tripdata` so that only new `unique_row_id`s are inserted: reruns add nothing and a
-failed or killed run leaves the table as it was. Connection: `ny_taxi`.
+Taxi, year and month from the trigger form; the month's CSV is verified and merged into
+`public.<taxi>_tripdata` by `unique_row_id`: reruns add nothing, a failed run leaves the table as it was.
+
+Details: docs/course.md#flow-04-in-detail
 """
 from airflow.sdk import DAG
 

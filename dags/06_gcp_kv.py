@@ -1,15 +1,9 @@
 """06_gcp_kv — the course's GCP key/values as Airflow Variables (course flow 06).
 
-Stores `GCP_PROJECT_ID`, `GCP_LOCATION`, `GCP_BUCKET_NAME` and `GCP_DATASET` from the trigger
-form, after checking each against GCP's naming rules (a clear error names the rule broken; the
-task fails at once, while a failure to store is retried).
-The form shows the values in use: on the emulators their defaults, in real GCP mode those of
-zoomcamp.env, which `make run GCP=real` hands to Airflow as AIRFLOW_VAR_GCP_* — environment
-Variables, read before the stored ones. A value set in the environment cannot be changed here: the
-same value is accepted (nothing to store), another fails at once naming the file to edit
-(docs/gcp.md#one-place-for-project-bucket-and-dataset). The service-account key is never a
-Variable: it belongs in the `google_cloud_default` connection or a secrets backend (the course's
-`GCP_CREDS` secret).
+Stores `GCP_PROJECT_ID`, `GCP_LOCATION`, `GCP_BUCKET_NAME` and `GCP_DATASET` from the trigger form,
+each checked against GCP's naming rules.
+
+Details: docs/course.md#06_gcp_kv
 """
 from airflow.sdk import DAG, Param, Variable, task
 

@@ -1,8 +1,8 @@
 """07_gcp_setup — create the course's bucket and dataset (course flow 07).
 
-Creates bucket `GCP_BUCKET_NAME` and dataset `GCP_DATASET` in `GCP_LOCATION`, project
-`GCP_PROJECT_ID` (Variables set by 06_gcp_kv), through connection `google_cloud_default`.
-Both steps succeed when the resource already exists, so the DAG can be run any number of times.
+Bucket `GCP_BUCKET_NAME` and dataset `GCP_DATASET` of the Variables 06_gcp_kv sets; any number of runs.
+
+Details: docs/course.md#07_gcp_setup
 """
 from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyDatasetOperator
 from airflow.providers.google.cloud.operators.gcs import GCSCreateBucketOperator

@@ -1,12 +1,9 @@
 """10_chat_without_rag — ask Gemini about Kestra 1.1 with no context (course flow 10, section 2.5).
 
-One chat completion (`gemini-2.5-flash`, set in connection `gemini_default`) through the common-ai
-provider's LLMOperator: the question (param `question`, the course's by default) goes alone, with no
-documentation. The answer is the task's XCom and is logged with the course's warning that it is
-likely vague or wrong — compare it with 11_chat_with_rag. The token usage is logged.
+One chat completion through the common-ai provider's LLMOperator (connection `gemini_default`); the
+answer is the task's XCom, logged with the course's warning.
 
-Without an API key in `gemini_default` the task fails at once saying how to set it (docs/ai.md);
-a rejected key fails without retries; rate limits and server errors are retried with backoff.
+Details: docs/ai.md#10_chat_without_rag--a-model-without-context
 """
 from airflow.sdk import DAG, Param
 

@@ -1,15 +1,9 @@
 """11_chat_with_rag — the same question, answered from the release notes (course flow 11, section 2.5).
 
-- `ingest_release_notes`: fetches the document (Variable `rag_document_url`, Kestra 1.1's release notes
-  by default), splits it at headings and paragraphs into bounded chunks, embeds them with Gemini
-  (`gemini-embedding-001`) and stores text + vectors in the course's Postgres (connection `ny_taxi`, table
-  `rag_chunks`), which every worker reaches.
-  Param `drop` (true by default) replaces what an earlier ingest stored, in one transaction. Chunks
-  are keyed by the hash of their text: re-ingesting an unchanged document makes no embedding call.
-- `retrieve_context`: embeds the question and takes the `top_k` closest chunks (cosine similarity).
-- `chat_with_rag`: asks `gemini-2.5-flash` under the course's system message (answer from the
-  documentation, say so when it lacks the answer); logs the answer with the ids and scores of the
-  chunks it was given. The answer is the task's XCom. Token usage is logged by every call.
+Ingest the release notes as embedded chunks in Postgres, retrieve the closest ones, and ask Gemini to
+answer from them; the answer is the task's XCom.
+
+Details: docs/ai.md#11_chat_with_rag--the-same-question-with-retrieval
 """
 from airflow.sdk import DAG, Param, task
 

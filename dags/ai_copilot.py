@@ -1,14 +1,9 @@
 """ai_copilot — a plain-language request becomes a DAG draft (course 2.5.3, Kestra's AI Copilot).
 
-Param `request` (trigger form or `airflow dags trigger ai_copilot --conf '{"request": "..."}'`); its
-default is the course's exercise prompt. Gemini (connection `gemini_default`) gets, besides the request,
-the operators and signatures of the providers installed here (read from the environment at run time),
-the project's conventions and an example DAG. Each draft is validated for real: no top-level work, `ruff
-check --select AIR`, and an import in a DagBag inside a bubblewrap sandbox (no network, nothing of the host
-writable, no secrets; without bubblewrap the draft is not imported and is marked "not import-checked"). A
-rejected draft goes back to the model with its errors, at most 3 rounds. A valid draft is written to
-Variable `copilot_drafts_dir` (outside `dags/`: nothing generated runs unreviewed); its path and code are
-the task's XCom. An invalid one fails the task with the last errors.
+Gemini drafts a DAG from param `request`; each draft is validated for real (no top-level work, ruff's
+AIR rules, an import inside a bubblewrap sandbox), at most 3 rounds, and written outside `dags/`.
+
+Details: docs/ai.md#ai-copilot
 """
 from airflow.sdk import DAG, Param, task
 
