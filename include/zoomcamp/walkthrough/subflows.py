@@ -17,6 +17,7 @@ from pathlib import Path
 
 from airflow.sdk import RetryDecision, RetryPolicy
 
+from include.zoomcamp import sql
 from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -26,21 +27,8 @@ CHILD_TASK_ID = "return_data"  # its XCom is the subflow's output
 REQUIRED_COLUMNS = ("order_id", "customer_name", "quantity", "total")
 TOP_CUSTOMERS = 5
 
-SUMMARY_SQL = """
-SELECT count(*) AS orders,
-       count(DISTINCT customer_name) AS customers,
-       round(sum(total), 2) AS total_revenue,
-       round(avg(quantity), 2) AS avg_quantity
-FROM orders
-"""
-
-TOP_CUSTOMERS_SQL = f"""
-SELECT customer_name, count(*) AS orders, round(sum(total), 2) AS revenue
-FROM orders
-GROUP BY customer_name
-ORDER BY revenue DESC, customer_name
-LIMIT {TOP_CUSTOMERS}
-"""
+SUMMARY_SQL = sql.render(__file__, "subflows_orders_summary")
+TOP_CUSTOMERS_SQL = sql.render(__file__, "subflows_top_customers", top_customers=TOP_CUSTOMERS)
 
 
 class OrdersFileError(PermanentError, ValueError):
