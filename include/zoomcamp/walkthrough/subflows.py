@@ -27,10 +27,6 @@ CHILD_TASK_ID = "return_data"  # its XCom is the subflow's output
 REQUIRED_COLUMNS = ("order_id", "customer_name", "quantity", "total")
 TOP_CUSTOMERS = 5
 
-SUMMARY_SQL = sql.render(__file__, "subflows_orders_summary")
-TOP_CUSTOMERS_SQL = sql.render(__file__, "subflows_top_customers", top_customers=TOP_CUSTOMERS)
-
-
 class OrdersFileError(PermanentError, ValueError):
     """The orders file cannot be aggregated as published: a retry would download the same."""
 
@@ -65,8 +61,9 @@ def aggregate_orders(csv_path: Path) -> dict:
         if missing:
             raise OrdersFileError(f"The orders file lacks column(s) {missing}; it has {columns}")
         try:
-            summary = _records(con.execute(SUMMARY_SQL))[0]
-            summary["top_customers"] = _records(con.execute(TOP_CUSTOMERS_SQL))
+            summary = _records(con.execute(sql.render(__file__, "subflows_orders_summary")))[0]
+            summary["top_customers"] = _records(con.execute(
+                sql.render(__file__, "subflows_top_customers", top_customers=TOP_CUSTOMERS)))
         except duckdb.ConversionException as exc:
             raise OrdersFileError(f"The orders file has non-numeric quantity or total: {exc}") from None
     return summary
