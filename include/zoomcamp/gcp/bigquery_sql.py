@@ -6,6 +6,7 @@ DATE(pickup); monthly table `<taxi>_tripdata_<yyyy>_<mm>` and its external table
 """
 from __future__ import annotations
 
+from include.zoomcamp import sql
 from include.zoomcamp.gcp.bigquery import table_ref
 from include.zoomcamp.taxi.schemas import TaxiSchema
 
@@ -26,15 +27,13 @@ def create_final_table(schema: TaxiSchema, project: str, dataset: str) -> str:
     columns = [f"    unique_row_id BYTES OPTIONS (description = {_quote(ROW_ID_DESCRIPTION)})",
                f"    filename STRING OPTIONS (description = {_quote(FILENAME_DESCRIPTION)})"]
     columns += [f"    {c.name} {c.bq_type} OPTIONS (description = {_quote(c.description)})" for c in schema.columns]
-    return (f"CREATE TABLE IF NOT EXISTS {table_ref(project, dataset, schema.table)} (\n"
-            + ",\n".join(columns) + f"\n)\nPARTITION BY DATE({schema.pickup})")
+    return sql.render(__file__, "taxi_final_table", table=table_ref(project, dataset, schema.table),
+                      columns=",\n".join(columns), pickup=schema.pickup)
 
 
 def create_external_table(schema: TaxiSchema, project: str, dataset: str, monthly: str, gcs_uri: str) -> str:
-    columns = ",\n".join(f"    {c.name} {c.bq_type}" for c in schema.columns)
-    return (f"CREATE OR REPLACE EXTERNAL TABLE {table_ref(project, dataset, monthly + '_ext')} (\n{columns}\n)\n"
-            f"OPTIONS (format = 'CSV', uris = [{_quote(gcs_uri)}], skip_leading_rows = 1, "
-            "ignore_unknown_values = TRUE)")
+    return sql.render(__file__, "taxi_external_table", table=table_ref(project, dataset, monthly + "_ext"),
+                      columns=",\n".join(f"    {c.name} {c.bq_type}" for c in schema.columns), uri=_quote(gcs_uri))
 
 
 def row_id_expression(schema: TaxiSchema) -> str:
@@ -44,15 +43,23 @@ def row_id_expression(schema: TaxiSchema) -> str:
 
 
 def create_monthly_table(schema: TaxiSchema, project: str, dataset: str, monthly: str, file_name: str) -> str:
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, dataset, monthly)} AS\n"
-            f"SELECT {row_id_expression(schema)} AS unique_row_id, {_quote(file_name)} AS filename, *\n"
-            f"FROM {table_ref(project, dataset, monthly + '_ext')}")
+    return sql.render(__file__, "taxi_monthly_table", table=table_ref(project, dataset, monthly),
+                      row_id=row_id_expression(schema), file_name=_quote(file_name),
+                      external_table=table_ref(project, dataset, monthly + "_ext"))
 
 
 def pickup_dates(schema: TaxiSchema, project: str, dataset: str, monthly: str) -> str:
     """The distinct pickup dates of the month's rows: the partitions the MERGE may touch."""
-    return (f"SELECT DISTINCT CAST(DATE({schema.pickup}) AS STRING) AS d "
-            f"FROM {table_ref(project, dataset, monthly)} WHERE {schema.pickup} IS NOT NULL ORDER BY d")
+    return sql.render(__file__, "taxi_pickup_dates", table=table_ref(project, dataset, monthly), pickup=schema.pickup)
+
+
+def _merge(schema: TaxiSchema, project: str, dataset: str, monthly: str, dates: list[str] | None) -> str:
+    names = ["unique_row_id", "filename", *schema.column_names]
+    date_list = None if dates is None else ", ".join(f"DATE {_quote(d)}" for d in dates) or "NULL"
+    return sql.render(__file__, "taxi_merge", final_table=table_ref(project, dataset, schema.table),
+                      monthly_table=table_ref(project, dataset, monthly), pickup=schema.pickup,
+                      pickup_dates=date_list, columns=", ".join(names),
+                      source_columns=", ".join("S." + n for n in names))
 
 
 def merge_new_rows(schema: TaxiSchema, project: str, dataset: str, monthly: str, dates: list[str]) -> str:
@@ -62,21 +69,9 @@ def merge_new_rows(schema: TaxiSchema, project: str, dataset: str, monthly: str,
     of the same pickup date; the constant date list lets BigQuery prune every other partition, so
     bytes billed grow with the month, not with the table.
     """
-    names = ["unique_row_id", "filename", *schema.column_names]
-    date_list = ", ".join(f"DATE {_quote(d)}" for d in dates) or "NULL"
-    pruning = (f"(DATE(T.{schema.pickup}) IN ({date_list}) OR T.{schema.pickup} IS NULL)")
-    return (f"MERGE INTO {table_ref(project, dataset, schema.table)} T\n"
-            f"USING {table_ref(project, dataset, monthly)} S\n"
-            f"ON T.unique_row_id = S.unique_row_id AND {pruning}\n"
-            f"WHEN NOT MATCHED THEN\n  INSERT ({', '.join(names)})\n"
-            f"  VALUES ({', '.join('S.' + n for n in names)})")
+    return _merge(schema, project, dataset, monthly, dates)
 
 
 def course_merge(schema: TaxiSchema, project: str, dataset: str, monthly: str) -> str:
     """The course's statement, for comparison in the docs: it reads the whole final table."""
-    names = ["unique_row_id", "filename", *schema.column_names]
-    return (f"MERGE INTO {table_ref(project, dataset, schema.table)} T\n"
-            f"USING {table_ref(project, dataset, monthly)} S\n"
-            f"ON T.unique_row_id = S.unique_row_id\n"
-            f"WHEN NOT MATCHED THEN\n  INSERT ({', '.join(names)})\n"
-            f"  VALUES ({', '.join('S.' + n for n in names)})")
+    return _merge(schema, project, dataset, monthly, None)

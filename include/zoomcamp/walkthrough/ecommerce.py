@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 
-from include.zoomcamp import config
+from include.zoomcamp import config, sql
 from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import table_ref
 
@@ -103,31 +103,37 @@ def reject_reason_expression() -> str:
     return f"CASE\n{whens}\n    ELSE NULL\n  END"
 
 
+def _tables(project: str) -> dict[str, str]:
+    return {"raw_table": table_ref(project, RAW_DATASET, RAW_TABLE),
+            "clean_table": table_ref(project, CLEAN_DATASET, CLEAN_TABLE),
+            "errors_table": table_ref(project, CLEAN_DATASET, ERRORS_TABLE)}
+
+
 def _judged_rows(project: str) -> str:
     """Every raw row: its strings (as `raw_<Column>`), its hash, its typed values and its reject_reason.
 
     The raw strings are renamed: BigQuery names are case-insensitive, so the raw `Quantity` would
     clash with the typed `quantity` the rules read."""
-    raw = ", ".join(f"{name} AS raw_{name}" for name in EXPORT_COLUMNS)
-    typed = ",\n    ".join(f"{expr} AS {name}" for name, _, expr in CLEAN_COLUMNS)
-    return (f"WITH parsed AS (\n  SELECT\n    {raw},\n    {raw_row_hash()} AS raw_row_hash,\n"
-            f"    {typed}\n  FROM {table_ref(project, RAW_DATASET, RAW_TABLE)}\n),\n"
-            f"judged AS (\n  SELECT *, {reject_reason_expression()} AS reject_reason\n  FROM parsed\n)\n")
+    return sql.render(
+        __file__, "ecommerce_judged_rows",
+        raw_columns=", ".join(f"{name} AS raw_{name}" for name in EXPORT_COLUMNS),
+        raw_row_hash=raw_row_hash(),
+        typed_columns=",\n    ".join(f"{expr} AS {name}" for name, _, expr in CLEAN_COLUMNS),
+        raw_table=_tables(project)["raw_table"],
+        reject_reason=reject_reason_expression())
 
 
 def clean_table_sql(project: str) -> str:
     """CREATE OR REPLACE clean.transactions: the typed rows no rule rejected."""
-    columns = ", ".join(name for name, _, _ in CLEAN_COLUMNS)
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, CLEAN_DATASET, CLEAN_TABLE)} AS\n"
-            f"{_judged_rows(project)}SELECT {columns}, raw_row_hash\nFROM judged\nWHERE reject_reason IS NULL")
+    return sql.render(__file__, "ecommerce_clean_table", clean_table=_tables(project)["clean_table"],
+                      judged_rows=_judged_rows(project), columns=", ".join(name for name, _, _ in CLEAN_COLUMNS))
 
 
 def errors_table_sql(project: str) -> str:
     """CREATE OR REPLACE clean.transactions_errors: every rejected row as it was in raw, with its reason."""
-    columns = ", ".join(f"raw_{name} AS {name}" for name in EXPORT_COLUMNS)
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, CLEAN_DATASET, ERRORS_TABLE)} AS\n"
-            f"{_judged_rows(project)}SELECT {columns}, reject_reason, raw_row_hash\n"
-            "FROM judged\nWHERE reject_reason IS NOT NULL")
+    return sql.render(__file__, "ecommerce_errors_table", errors_table=_tables(project)["errors_table"],
+                      judged_rows=_judged_rows(project),
+                      columns=", ".join(f"raw_{name} AS {name}" for name in EXPORT_COLUMNS))
 
 
 def reconciliation_sql(project: str) -> str:
@@ -136,44 +142,13 @@ def reconciliation_sql(project: str) -> str:
     For every distinct raw row (by hash) its copies in raw must equal its copies in clean plus
     errors; `ok` is false when row counts differ, a raw row is in neither table, a row is in a
     table without being in raw (or more often than in raw), or one raw row is in both tables."""
-    raw = table_ref(project, RAW_DATASET, RAW_TABLE)
-    clean = table_ref(project, CLEAN_DATASET, CLEAN_TABLE)
-    errors = table_ref(project, CLEAN_DATASET, ERRORS_TABLE)
-    message = (f"{RAW_DATASET}.{RAW_TABLE} has %d rows, {CLEAN_DATASET}.{CLEAN_TABLE} %d + "
-               f"{CLEAN_DATASET}.{ERRORS_TABLE} %d = %d; raw rows in neither table: %d; "
-               "rows not in raw (or more often than in raw): %d; raw rows in both tables: %d")
-    return f"""WITH raw_rows AS (SELECT {raw_row_hash()} AS h, COUNT(*) AS n FROM {raw} GROUP BY h),
-clean_rows AS (SELECT raw_row_hash AS h, COUNT(*) AS n FROM {clean} GROUP BY h),
-error_rows AS (SELECT raw_row_hash AS h, COUNT(*) AS n FROM {errors} GROUP BY h),
-per_row AS (
-  SELECT COALESCE(r.n, 0) AS raw_n, COALESCE(c.n, 0) AS clean_n, COALESCE(e.n, 0) AS error_n
-  FROM raw_rows r
-  FULL OUTER JOIN clean_rows c ON r.h = c.h
-  FULL OUTER JOIN error_rows e ON COALESCE(r.h, c.h) = e.h
-),
-counts AS (
-  SELECT
-    (SELECT COUNT(*) FROM {raw}) AS raw_total,
-    (SELECT COUNT(*) FROM {clean}) AS clean_total,
-    (SELECT COUNT(*) FROM {errors}) AS error_total
-),
-differences AS (
-  SELECT
-    COALESCE(SUM(GREATEST(raw_n - clean_n - error_n, 0)), 0) AS missing,
-    COALESCE(SUM(GREATEST(clean_n + error_n - raw_n, 0)), 0) AS extra,
-    COUNTIF(clean_n > 0 AND error_n > 0) AS in_both
-  FROM per_row
-)
-SELECT
-  raw_total = clean_total + error_total AND missing = 0 AND extra = 0 AND in_both = 0 AS ok,
-  FORMAT('{message}',
-         raw_total, clean_total, error_total, clean_total + error_total, missing, extra, in_both) AS explanation
-FROM counts CROSS JOIN differences"""
+    return sql.render(__file__, "ecommerce_reconciliation", **_tables(project), raw_row_hash=raw_row_hash(),
+                      raw_name=f"{RAW_DATASET}.{RAW_TABLE}", clean_name=f"{CLEAN_DATASET}.{CLEAN_TABLE}",
+                      errors_name=f"{CLEAN_DATASET}.{ERRORS_TABLE}")
 
 
 def reasons_summary_sql(project: str) -> str:
-    return (f"SELECT reject_reason, COUNT(*) AS n FROM {table_ref(project, CLEAN_DATASET, ERRORS_TABLE)} "
-            "GROUP BY reject_reason ORDER BY reject_reason")
+    return sql.render(__file__, "ecommerce_rejects_summary", errors_table=_tables(project)["errors_table"])
 
 
 def check_export(bucket: str, object_name: str = DATA_OBJECT, conn_id: str = config.GCP_CONN_ID) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from airflow.sdk import RetryDecision, RetryPolicy
 
+from include.zoomcamp import sql
 from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -25,23 +26,6 @@ CHILD_DAG_ID = "critical_service_subflow"
 CHILD_TASK_ID = "return_data"  # its XCom is the subflow's output
 REQUIRED_COLUMNS = ("order_id", "customer_name", "quantity", "total")
 TOP_CUSTOMERS = 5
-
-SUMMARY_SQL = """
-SELECT count(*) AS orders,
-       count(DISTINCT customer_name) AS customers,
-       round(sum(total), 2) AS total_revenue,
-       round(avg(quantity), 2) AS avg_quantity
-FROM orders
-"""
-
-TOP_CUSTOMERS_SQL = f"""
-SELECT customer_name, count(*) AS orders, round(sum(total), 2) AS revenue
-FROM orders
-GROUP BY customer_name
-ORDER BY revenue DESC, customer_name
-LIMIT {TOP_CUSTOMERS}
-"""
-
 
 class OrdersFileError(PermanentError, ValueError):
     """The orders file cannot be aggregated as published: a retry would download the same."""
@@ -77,8 +61,9 @@ def aggregate_orders(csv_path: Path) -> dict:
         if missing:
             raise OrdersFileError(f"The orders file lacks column(s) {missing}; it has {columns}")
         try:
-            summary = _records(con.execute(SUMMARY_SQL))[0]
-            summary["top_customers"] = _records(con.execute(TOP_CUSTOMERS_SQL))
+            summary = _records(con.execute(sql.render(__file__, "subflows_orders_summary")))[0]
+            summary["top_customers"] = _records(con.execute(
+                sql.render(__file__, "subflows_top_customers", top_customers=TOP_CUSTOMERS)))
         except duckdb.ConversionException as exc:
             raise OrdersFileError(f"The orders file has non-numeric quantity or total: {exc}") from None
     return summary

@@ -33,7 +33,7 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from include.zoomcamp import config
+from include.zoomcamp import config, sql
 from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import job_config, query_scalar, table_ref
 
@@ -236,20 +236,15 @@ def insert_select_sql(project: str, dataset: str, staging: str, columns: list[tu
         select.append(f"CAST({expr} AS {_CAST[target[1]]})")
     into += ["`source_uri`", "`source_generation`"]
     select += ["@uri", "@generation"]
-    raw = table_ref(project, dataset, RAW_TABLE)
-    sql = (f"INSERT INTO {raw} ({', '.join(into)})\n"
-           f"SELECT {', '.join(select)}\nFROM {table_ref(project, dataset, staging)}\n"
-           f"WHERE NOT EXISTS (SELECT 1 FROM {raw} WHERE source_uri = @uri AND source_generation = @generation)")
-    return sql, dropped
+    return sql.render(__file__, "yellow_cab_insert_raw", raw_table=table_ref(project, dataset, RAW_TABLE),
+                      columns=", ".join(into), values=", ".join(select),
+                      staging_table=table_ref(project, dataset, staging)), dropped
 
 
 def ingest_log_sql(project: str, dataset: str, columns) -> str:
     """One row into ingest_log from query parameters named after `columns`, unless it holds that generation."""
-    log_table = table_ref(project, dataset, INGEST_LOG_TABLE)
-    return (f"INSERT INTO {log_table} ({', '.join(columns)})\n"
-            f"SELECT {', '.join('@' + c for c in columns)} FROM (SELECT 1)\n"
-            f"WHERE NOT EXISTS (SELECT 1 FROM {log_table} "
-            "WHERE bucket = @bucket AND object_name = @object_name AND generation = @generation)")
+    return sql.render(__file__, "yellow_cab_insert_ingest_log", log_table=table_ref(project, dataset, INGEST_LOG_TABLE),
+                      columns=", ".join(columns), parameters=", ".join("@" + c for c in columns))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from include.zoomcamp import config
+from include.zoomcamp import config, sql
 from include.zoomcamp.gcp.bigquery import table_ref
 from include.zoomcamp.walkthrough import yellow_cab
 
@@ -68,35 +68,26 @@ TABLES = (ZONES_TABLE, ENRICHED_TABLE, *DETECTIONS, *AGGREGATIONS, CURATED_TABLE
 
 def enriched_sql(project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
     """Every raw trip with its duration and pickup/drop-off borough, zone and service zone."""
-    zones = table_ref(project, dataset, ZONES_TABLE)
-    return (
-        f"CREATE OR REPLACE TABLE {table_ref(project, dataset, ENRICHED_TABLE)} AS\n"
-        "SELECT t.*,\n"
-        "  TIMESTAMP_DIFF(t.tpep_dropoff_datetime, t.tpep_pickup_datetime, SECOND) AS trip_duration_seconds,\n"
-        "  pz.Borough AS pickup_borough, pz.Zone AS pickup_zone, pz.service_zone AS pickup_service_zone,\n"
-        "  dz.Borough AS dropoff_borough, dz.Zone AS dropoff_zone, dz.service_zone AS dropoff_service_zone\n"
-        f"FROM {table_ref(project, dataset, yellow_cab.RAW_TABLE)} AS t\n"
-        f"LEFT JOIN {zones} AS pz ON t.PULocationID = pz.LocationID\n"
-        f"LEFT JOIN {zones} AS dz ON t.DOLocationID = dz.LocationID"
-    )
+    return sql.render(__file__, "quality_enriched", enriched_table=table_ref(project, dataset, ENRICHED_TABLE),
+                      raw_table=table_ref(project, dataset, yellow_cab.RAW_TABLE),
+                      zones_table=table_ref(project, dataset, ZONES_TABLE))
 
 
 def detection_sql(name: str, project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, dataset, name)} AS\n"
-            f"SELECT * FROM {table_ref(project, dataset, ENRICHED_TABLE)}\nWHERE {DETECTIONS[name]}")
+    return sql.render(__file__, "quality_detection", table=table_ref(project, dataset, name),
+                      enriched_table=table_ref(project, dataset, ENRICHED_TABLE), condition=DETECTIONS[name])
 
 
 def aggregation_sql(name: str, project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
     expression, column = AGGREGATIONS[name]
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, dataset, name)} AS\n"
-            f"SELECT {expression} AS {column}, {', '.join(AGGREGATE_COLUMNS)}\n"
-            f"FROM {table_ref(project, dataset, ENRICHED_TABLE)}\nGROUP BY 1")
+    return sql.render(__file__, "quality_aggregation", table=table_ref(project, dataset, name),
+                      expression=expression, column=column, aggregates=", ".join(AGGREGATE_COLUMNS),
+                      enriched_table=table_ref(project, dataset, ENRICHED_TABLE))
 
 
 def curated_sql(project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
     """Enriched trips no detection flags. The same predicates as the detection tables (not a join with
     them): a NULL counts as not flagged, as it does there."""
     flagged = " OR ".join(f"COALESCE({rule}, FALSE)" for rule in DETECTIONS.values())
-    return (f"CREATE OR REPLACE TABLE {table_ref(project, dataset, CURATED_TABLE)} AS\n"
-            f"SELECT * FROM {table_ref(project, dataset, ENRICHED_TABLE)}\nWHERE NOT ({flagged})")
-
+    return sql.render(__file__, "quality_curated", table=table_ref(project, dataset, CURATED_TABLE),
+                      enriched_table=table_ref(project, dataset, ENRICHED_TABLE), flagged=flagged)

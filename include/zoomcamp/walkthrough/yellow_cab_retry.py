@@ -26,7 +26,7 @@ import logging
 import posixpath
 from datetime import datetime, timedelta, timezone
 
-from include.zoomcamp import config
+from include.zoomcamp import config, sql
 from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.gcp.bigquery import job_config, query_rows, query_scalar, table_ref
 from include.zoomcamp.walkthrough import yellow_cab
@@ -190,9 +190,9 @@ def strict_insert_sql(project: str, staging_table: str, columns: list[tuple[str,
             expr = f"COALESCE({expr}, ERROR('required column {target} is empty'))"
         select.append(expr)
     into = [f"`{target}`" for _, target, _ in columns] + ["source_uri", "source_generation", "cleaning"]
-    return (f"INSERT INTO {table_ref(project, DATASET, CLEAN_TABLE)} ({', '.join(into)})\n"
-            f"SELECT {', '.join(select)}, @uri, @generation, '{STRICT}'\n"
-            f"FROM {table_ref(project, DATASET, staging_table)}")
+    return sql.render(__file__, "retry_insert_clean", clean_table=table_ref(project, DATASET, CLEAN_TABLE),
+                      columns=", ".join(into), values=", ".join(select), cleaning=STRICT,
+                      staging_table=table_ref(project, DATASET, staging_table), keep=None)
 
 
 def _survives(columns: list[tuple[str, str, str]]) -> dict[str, str]:
@@ -213,14 +213,14 @@ def safe_cast_sql(project: str, staging_table: str, columns: list[tuple[str, str
     reason = ", ".join(f"IF({cond}, '', ' {target}')" for target, cond in survives.items())
     rejected_into = [f"`{t}`" for _, t, _ in columns] + ["source_uri", "source_generation", "reject_reason"]
     return {
-        "count": f"SELECT count(*), COUNTIF({keep}) FROM {staging}",
-        "clean": (f"INSERT INTO {table_ref(project, DATASET, CLEAN_TABLE)} ({', '.join(clean_into)})\n"
-                  f"SELECT {', '.join(clean_select)}, @uri, @generation, '{SAFE_CAST}'\n"
-                  f"FROM {staging} WHERE {keep}"),
-        "rejected": (f"INSERT INTO {table_ref(project, DATASET, REJECTED_TABLE)} ({', '.join(rejected_into)})\n"
-                     f"SELECT {', '.join(f'`{s}`' for s, _, _ in columns)}, @uri, @generation, "
-                     f"CONCAT('empty or unparsable:', {reason})\n"
-                     f"FROM {staging} WHERE NOT ({keep})"),
+        "count": sql.render(__file__, "retry_count_kept", keep=keep, staging_table=staging),
+        "clean": sql.render(__file__, "retry_insert_clean", clean_table=table_ref(project, DATASET, CLEAN_TABLE),
+                            columns=", ".join(clean_into), values=", ".join(clean_select), cleaning=SAFE_CAST,
+                            staging_table=staging, keep=keep),
+        "rejected": sql.render(__file__, "retry_insert_rejected",
+                               rejected_table=table_ref(project, DATASET, REJECTED_TABLE),
+                               columns=", ".join(rejected_into), values=", ".join(f"`{s}`" for s, _, _ in columns),
+                               reason=reason, staging_table=staging, keep=keep),
     }
 
 
@@ -228,8 +228,7 @@ def delete_rows(client, project: str, source_uri: str, generation: int) -> dict[
     """Delete that object generation's rows from both tables; returns rows deleted per table."""
     deleted = {}
     for table in (CLEAN_TABLE, REJECTED_TABLE):
-        job = client.query(f"DELETE FROM {table_ref(project, DATASET, table)} WHERE source_uri = @uri "
-                           "AND source_generation = @generation",
+        job = client.query(sql.render(__file__, "retry_delete_source_rows", table=table_ref(project, DATASET, table)),
                            job_config=job_config(_source_params(source_uri, generation)))
         job.result()
         deleted[table] = job.num_dml_affected_rows or 0

@@ -1,0 +1,4 @@
+CREATE TABLE IF NOT EXISTS {{ table }} (
+{{ columns }}
+)
+PARTITION BY DATE({{ pickup }})

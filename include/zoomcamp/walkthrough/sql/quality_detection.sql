@@ -1,0 +1,3 @@
+CREATE OR REPLACE TABLE {{ table }} AS
+SELECT * FROM {{ enriched_table }}
+WHERE {{ condition }}

@@ -1,0 +1,1 @@
+SELECT count(*), COUNTIF({{ keep }}) FROM {{ staging_table }}

@@ -1,0 +1,1 @@
+DELETE FROM {{ table }} WHERE source_uri = @uri AND source_generation = @generation
