@@ -12,7 +12,8 @@ from airflow.sdk import DAG, TriggerRule, task
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples, subflows, yellow_cab
+from include.zoomcamp.operators import run_and_wait
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples, yellow_cab
 from include.zoomcamp.walkthrough.yellow_cab_quality import SUBFLOW_DAG_ID
 
 PREFIX = samples.YELLOW_PREFIX
@@ -38,7 +39,7 @@ with DAG(
         return moves
 
     # Trigger the child and wait (deferred to the triggerer); a failed child run fails this task.
-    run_subflow = subflows.run_and_wait(task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID)
+    run_subflow = run_and_wait(task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID)
     archive_file = GCSToGCSOperator.partial(
         task_id="archive_file",
         source_bucket=templates.BUCKET, destination_bucket=templates.BUCKET,

@@ -16,7 +16,8 @@ from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task, task
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, subflows
+from include.zoomcamp.operators import run_and_wait
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS
 from include.zoomcamp.walkthrough import yellow_cab_retry as retry
 
 FILES_AT_ONCE = 3
@@ -54,7 +55,7 @@ with DAG(
             _label(object_name)
             return retry.load_staging(bucket, object_name, generation, staging_table, project=project)
 
-        run_subflow = subflows.run_and_wait(
+        run_subflow = run_and_wait(
             task_id="run_subflow", trigger_dag_id=retry.SUBFLOW_DAG_ID,
             conf={"staging_table": staging_table, "source_uri": source_uri, "source_generation": generation},
             max_active_tis_per_dagrun=FILES_AT_ONCE,

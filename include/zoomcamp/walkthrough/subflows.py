@@ -15,8 +15,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-from airflow.sdk import RetryDecision, RetryPolicy
-
 from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -116,30 +114,3 @@ def child_output(ti, child_dag_id: str, trigger_task_id: str, child_task_id: str
         raise AirflowFailException(f"{child_dag_id} run {child_run_id!r}: task {child_task_id!r} returned nothing")
     log.info("%s run %s returned: %s", child_dag_id, child_run_id, value)
     return value
-
-
-class FailWhenChildFails(RetryPolicy):
-    """The parent's trigger step does not retry a failed child run (Kestra's `transmitFailed`): the
-    child's own tasks have retried already, and a retry here would start another child run. Other
-    failures (the API server unreachable for a moment) follow the task's retries.
-
-    TriggerDagRunOperator reports a child run in a failed state as an AirflowException whose message
-    says "failed with failed state(s)", whether it waited in the worker or deferred to the triggerer.
-    """
-
-    def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
-        if "failed with failed state" in str(exception):
-            return RetryDecision.fail(reason=f"the child run failed, so this run fails too: {exception}")
-        return RetryDecision.default()
-
-
-def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
-    """Kestra's Subflow task with `wait: true` and `transmitFailed: true`: trigger the child DAG and
-    wait for its run, deferred to the triggerer (no worker slot is held while the child runs); a
-    failed child run fails this task without a retry (FailWhenChildFails)."""
-    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-
-    return TriggerDagRunOperator(
-        task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
-        poke_interval=5, retry_policy=FailWhenChildFails(), **kwargs,
-    )
