@@ -6,7 +6,7 @@ asset event → a run of `event-file-ingest` → BigQuery YellowCab.raw_data.
 
 The trigger acks a pulled batch and yields it as one event; Airflow may fold several events into one
 run, and Pub/Sub may deliver a message twice, so `objects_to_load` reads every event of the run and
-keeps each (bucket, object, generation) once; `yellow_cab.load_object` skips generations already loaded.
+keeps each (bucket, object, generation) once; `yellow_cab.loader.load_object` skips generations already loaded.
 Events naming another bucket than the watched one are refused: whoever may publish to the topic must not
 choose what the DAG reads.
 
@@ -21,7 +21,8 @@ import posixpath
 from collections.abc import Iterable, Mapping
 
 from include.zoomcamp import config
-from include.zoomcamp.walkthrough import yellow_cab
+from include.zoomcamp.walkthrough.yellow_cab.files import FORMATS, list_data_objects, source_format
+from include.zoomcamp.walkthrough.yellow_cab.loader import logged_generations
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX,
             log.warning("Refusing %s (message %s): %s", uri, obj["message_id"], reason)
         elif not obj["object_name"].startswith(prefix):
             reason = f"outside {prefix}"
-        elif yellow_cab.source_format(obj["object_name"]) is None:
+        elif source_format(obj["object_name"]) is None:
             reason = f"not a data file ({posixpath.splitext(obj['object_name'])[1] or 'no extension'}; "
             reason += "expected .parquet or .csv)"
         elif key in seen:
@@ -143,10 +144,10 @@ def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB
         log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it)",
                     bucket)
         return []
-    objects = yellow_cab.list_data_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
+    objects = list_data_objects(bucket, prefix, conn_id, formats=tuple(FORMATS.values()))
     if not objects:
         return []
-    loaded = yellow_cab.logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    loaded = logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
     return [o for o in objects if (o["object_name"], o["generation"]) not in loaded]
 
 

@@ -15,7 +15,7 @@ from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from include.zoomcamp import config
 from include.zoomcamp.gcp.bigquery import table_ref
-from include.zoomcamp.walkthrough import yellow_cab
+from include.zoomcamp.walkthrough.yellow_cab.tables import RAW_TABLE
 
 SUBFLOW_DAG_ID = "yellow_cab_subflow"
 ZONES_TABLE = "taxi_zone_lookup"
@@ -75,7 +75,7 @@ def enriched_sql(project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
         "  TIMESTAMP_DIFF(t.tpep_dropoff_datetime, t.tpep_pickup_datetime, SECOND) AS trip_duration_seconds,\n"
         "  pz.Borough AS pickup_borough, pz.Zone AS pickup_zone, pz.service_zone AS pickup_service_zone,\n"
         "  dz.Borough AS dropoff_borough, dz.Zone AS dropoff_zone, dz.service_zone AS dropoff_service_zone\n"
-        f"FROM {table_ref(project, dataset, yellow_cab.RAW_TABLE)} AS t\n"
+        f"FROM {table_ref(project, dataset, RAW_TABLE)} AS t\n"
         f"LEFT JOIN {zones} AS pz ON t.PULocationID = pz.LocationID\n"
         f"LEFT JOIN {zones} AS dz ON t.DOLocationID = dz.LocationID"
     )
