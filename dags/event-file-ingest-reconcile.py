@@ -30,13 +30,7 @@ with DAG(
 ):
     @task
     def list_unloaded() -> list[dict]:
-        from airflow.sdk.exceptions import AirflowFailException
-        from google.api_core import exceptions
-
-        try:
-            objects = event_ingest.unloaded_objects(BUCKET, PROJECT)
-        except exceptions.NotFound as exc:  # dataset or ingest_log
-            raise AirflowFailException(f"{exc.message}: run event-file-ingest-setup first") from None
+        objects = event_ingest.unloaded_objects(BUCKET, PROJECT)
         names = [f"{o['object_name']}#{o['generation']}" for o in objects]
         print(f"{len(objects)} object(s) under {event_ingest.landing_uri(BUCKET)} not in "
               f"{config.YELLOW_CAB_DATASET}.{INGEST_LOG_TABLE}: {names}")

@@ -21,6 +21,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.walkthrough.yellow_cab.files import FORMATS, list_data_objects, source_format
 from include.zoomcamp.walkthrough.yellow_cab.loader import logged_generations
 
@@ -33,6 +34,10 @@ POKE_INTERVAL = 2.0  # seconds between empty pulls (each pull itself waits for m
 RECONCILE = "reconcile"  # the event type ingest_log records for loads of the reconciliation
 WATCHER_NAME = "file_upload_watcher"
 ASSET_NAME = "yellow_cab_landing_files"
+
+
+class IngestLogMissing(PermanentError):
+    """Dataset YellowCab or its ingest_log does not exist: event-file-ingest-setup creates them."""
 
 
 def watched_project() -> str:
@@ -137,17 +142,23 @@ def manual_object(object_name: str, bucket: str | None = None) -> list[dict]:
 def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB_DATASET,
                      prefix: str = config.EVENT_PREFIX, conn_id: str = config.GCP_CONN_ID) -> list[dict]:
     """Every .parquet/.csv object under `prefix` of `bucket` whose live generation `dataset.ingest_log` does not
-    record, by name (`{"bucket", "object_name", "generation"}`). A missing bucket holds nothing to load."""
+    record, by name (`{"bucket", "object_name", "generation"}`). A missing bucket holds nothing to load; a
+    missing dataset or ingest_log raises IngestLogMissing."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     if GCSHook(gcp_conn_id=conn_id).get_conn().lookup_bucket(bucket) is None:
         log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it)",
                     bucket)
         return []
+    from google.api_core import exceptions
+
     objects = list_data_objects(bucket, prefix, conn_id, formats=tuple(FORMATS.values()))
     if not objects:
         return []
-    loaded = logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    try:
+        loaded = logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    except exceptions.NotFound as exc:  # dataset or ingest_log
+        raise IngestLogMissing(f"{exc.message}: run event-file-ingest-setup first") from None
     return [o for o in objects if (o["object_name"], o["generation"]) not in loaded]
 
 

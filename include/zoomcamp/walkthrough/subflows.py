@@ -45,6 +45,10 @@ class OrdersFileError(PermanentError, ValueError):
     """The orders file cannot be aggregated as published: a retry would download the same."""
 
 
+class ChildOutputMissing(PermanentError):
+    """The parent finds no child run, or the child run returned nothing: a retry would read the same."""
+
+
 def download_orders(url: str, path: Path) -> Path:
     """Stream the CSV to `path`. A 4xx answer raises OrdersFileError; 5xx and network errors raise
     requests' own exceptions (worth a retry)."""
@@ -104,13 +108,11 @@ def orders_summary(url: str) -> dict:
 
 def child_output(ti, child_dag_id: str, trigger_task_id: str, child_task_id: str):
     """The return value of `child_task_id` in the run `trigger_task_id` triggered (the parent's log step)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     child_run_id = ti.xcom_pull(task_ids=trigger_task_id, key="trigger_run_id")
     if not child_run_id:
-        raise AirflowFailException(f"Task {trigger_task_id!r} pushed no trigger_run_id: no child run to read")
+        raise ChildOutputMissing(f"Task {trigger_task_id!r} pushed no trigger_run_id: no child run to read")
     value = ti.xcom_pull(dag_id=child_dag_id, run_id=child_run_id, task_ids=child_task_id, default=None)
     if value is None:
-        raise AirflowFailException(f"{child_dag_id} run {child_run_id!r}: task {child_task_id!r} returned nothing")
+        raise ChildOutputMissing(f"{child_dag_id} run {child_run_id!r}: task {child_task_id!r} returned nothing")
     log.info("%s run %s returned: %s", child_dag_id, child_run_id, value)
     return value

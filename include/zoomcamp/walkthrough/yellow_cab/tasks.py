@@ -65,7 +65,7 @@ def load_file_task(files_at_once: int | None, task_id: str = "load_file", event_
     "generation"}`, and an `event_type` for ingest_log, else `event_type`): `load_object` for one object, in
     the pool `yellow_cab_raw_loads`, at most `files_at_once` at a time per run (None: no cap of its own),
     each mapped instance named after its object. A file BigQuery cannot read fails its instance at once
-    (AirflowFailException naming it). Returns the object with `load_object`'s answer."""
+    (ObjectLoadError naming it, failed by the error policy). Returns the object with `load_object`'s answer."""
     from airflow.sdk import get_current_context, task
 
     @task(task_id=task_id, map_index_template="{{ object_name }}", max_active_tis_per_dagrun=files_at_once,
