@@ -148,7 +148,7 @@ def test_a_missing_bucket_fails_at_once_through_the_error_policy(dagbag, monkeyp
     assert "Bucket 'no-such-bucket-here' does not exist or connection 'google_cloud_default' cannot see it" in log
 
 
-def test_the_reconciliation_without_its_ingest_log_fails_at_once_saying_to_run_the_setup(monkeypatch, capsys):
+def test_the_reconciliation_without_its_ingest_log_fails_at_once_saying_to_run_the_setup(services, monkeypatch, capsys):
     """An object under landing/, but no dataset YellowCab in the project: event-file-ingest-setup has not run."""
     from tests.fixtures.yellow_cab import storage_client
 
