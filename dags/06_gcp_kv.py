@@ -9,7 +9,7 @@ from airflow.sdk import DAG, Param, Variable, task
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
-from include.zoomcamp.gcp import naming
+from include.zoomcamp.gcp import key_values, naming
 
 VALIDATORS = {
     config.GCP_PROJECT_ID_VAR: naming.validate_project,
@@ -31,17 +31,8 @@ with DAG(
     def store_key_values(params=None) -> dict:
         import os
 
-        from airflow.sdk.exceptions import AirflowFailException
-
         values = {key: validate(str(params[key]).strip()) for key, validate in VALIDATORS.items()}
-        in_environment = {key: os.environ[f"AIRFLOW_VAR_{key}"] for key in values if f"AIRFLOW_VAR_{key}" in os.environ}
-        if differing := {key: value for key, value in values.items() if key in in_environment
-                         and in_environment[key] != value}:
-            raise AirflowFailException(
-                "; ".join(f"{key} is {in_environment[key]!r} in Airflow's environment (AIRFLOW_VAR_{key}), which "
-                          f"a stored Variable cannot change (asked: {value!r})" for key, value in differing.items())
-                + ". In real GCP mode these come from zoomcamp.env: edit it there and restart `make run` "
-                  "(docs/gcp.md#one-place-for-project-bucket-and-dataset).")
+        in_environment = key_values.values_in_environment(values, os.environ)
         for key, value in values.items():  # all validated before the first is stored
             if key in in_environment:
                 print(f"{key} = {value!r}: already set in Airflow's environment, not stored")

@@ -10,7 +10,9 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, event_ingest, yellow_cab
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, event_ingest
+from include.zoomcamp.walkthrough.yellow_cab.tables import INGEST_LOG_TABLE
+from include.zoomcamp.walkthrough.yellow_cab.tasks import load_file_task
 
 PROJECT = event_ingest.watched_project()
 BUCKET = event_ingest.watched_bucket()
@@ -28,17 +30,11 @@ with DAG(
 ):
     @task
     def list_unloaded() -> list[dict]:
-        from airflow.sdk.exceptions import AirflowFailException
-        from google.api_core import exceptions
-
-        try:
-            objects = event_ingest.unloaded_objects(BUCKET, PROJECT)
-        except exceptions.NotFound as exc:  # dataset or ingest_log
-            raise AirflowFailException(f"{exc.message}: run event-file-ingest-setup first") from None
+        objects = event_ingest.unloaded_objects(BUCKET, PROJECT)
         names = [f"{o['object_name']}#{o['generation']}" for o in objects]
         print(f"{len(objects)} object(s) under {event_ingest.landing_uri(BUCKET)} not in "
-              f"{config.YELLOW_CAB_DATASET}.{yellow_cab.INGEST_LOG_TABLE}: {names}")
+              f"{config.YELLOW_CAB_DATASET}.{INGEST_LOG_TABLE}: {names}")
         return objects
 
-    load_object = yellow_cab.load_file_task(None, task_id="load_object", event_type=event_ingest.RECONCILE)
+    load_object = load_file_task(None, task_id="load_object", event_type=event_ingest.RECONCILE)
     load_object.partial(project=PROJECT).expand(obj=list_unloaded())

@@ -16,7 +16,8 @@ from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 from include.zoomcamp.gcp.preflight import GcpPreflight
-from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+from include.zoomcamp.walkthrough import event_ingest
+from include.zoomcamp.walkthrough.yellow_cab.tasks import create_tables_tasks
 
 PROJECT = event_ingest.watched_project()
 BUCKET = event_ingest.watched_bucket()
@@ -46,6 +47,6 @@ with DAG(
     def create_bucket_notification() -> str:
         return event_ingest.ensure_bucket_notification(BUCKET, PROJECT)
 
-    create_tables = yellow_cab.create_tables_tasks(PROJECT, templates.LOCATION, DATASET)
+    create_tables = create_tables_tasks(PROJECT, templates.LOCATION, DATASET)
 
     create_bucket >> create_topic >> create_subscription >> create_bucket_notification()

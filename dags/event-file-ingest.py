@@ -11,7 +11,8 @@ from airflow.sdk import DAG, Param, task
 from include.zoomcamp import config
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp.preflight import GcpPreflight
-from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+from include.zoomcamp.walkthrough import event_ingest
+from include.zoomcamp.walkthrough.yellow_cab.tasks import load_file_task
 
 PROJECT = event_ingest.watched_project()
 LANDING = event_ingest.landing_asset()
@@ -39,5 +40,5 @@ with DAG(
               f"({len(refused)} refused: another bucket)")
         return objects
 
-    load_object = yellow_cab.load_file_task(None, task_id="load_object")
+    load_object = load_file_task(None, task_id="load_object")
     load_object.partial(project=PROJECT).expand(obj=collect_objects())

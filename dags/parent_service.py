@@ -7,6 +7,7 @@ Details: docs/walkthrough.md#critical_service_subflow-and-parent_service-2_4
 from airflow.sdk import DAG, task
 
 from include.zoomcamp.defaults import RETRY_DEFAULT_ARGS
+from include.zoomcamp.operators import run_and_wait
 from include.zoomcamp.walkthrough import DEV_TESTING_TAGS, subflows
 
 with DAG(
@@ -17,7 +18,7 @@ with DAG(
     doc_md=__doc__,
 ):
     # Trigger the child and wait (deferred to the triggerer); a failed child run fails this task.
-    subflow_call = subflows.run_and_wait(task_id="subflow_call", trigger_dag_id=subflows.CHILD_DAG_ID)
+    subflow_call = run_and_wait(task_id="subflow_call", trigger_dag_id=subflows.CHILD_DAG_ID)
 
     @task
     def log_subflow_output(ti=None):

@@ -12,8 +12,11 @@ from airflow.sdk import DAG, TriggerRule, task
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples, subflows, yellow_cab
-from include.zoomcamp.walkthrough.yellow_cab_quality import SUBFLOW_DAG_ID
+from include.zoomcamp.operators import run_and_wait
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples
+from include.zoomcamp.walkthrough.yellow_cab.archive import archive_moves
+from include.zoomcamp.walkthrough.yellow_cab.quality import SUBFLOW_DAG_ID
+from include.zoomcamp.walkthrough.yellow_cab.tasks import create_tables_tasks, list_files_task, load_file_task
 
 PREFIX = samples.YELLOW_PREFIX
 FILES_AT_ONCE = 5
@@ -26,19 +29,19 @@ with DAG(
     tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
-    create_dataset, create_tables = yellow_cab.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
-    list_files = yellow_cab.list_files_task(PREFIX)
-    load_file = yellow_cab.load_file_task(FILES_AT_ONCE)
+    create_dataset, create_tables = create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
+    list_files = list_files_task(PREFIX)
+    load_file = load_file_task(FILES_AT_ONCE)
 
     # Runs once every load has finished and one at least succeeded: a broken file holds back only itself.
     @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def loaded_files(loads) -> list[dict]:
-        moves = yellow_cab.archive_moves(loads, PREFIX)
+        moves = archive_moves(loads, PREFIX)
         print(f"{len(moves)} file(s) in BigQuery, to archive once {SUBFLOW_DAG_ID} succeeds: {moves}")
         return moves
 
     # Trigger the child and wait (deferred to the triggerer); a failed child run fails this task.
-    run_subflow = subflows.run_and_wait(task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID)
+    run_subflow = run_and_wait(task_id="run_subflow", trigger_dag_id=SUBFLOW_DAG_ID)
     archive_file = GCSToGCSOperator.partial(
         task_id="archive_file",
         source_bucket=templates.BUCKET, destination_bucket=templates.BUCKET,

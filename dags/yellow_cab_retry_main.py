@@ -16,8 +16,9 @@ from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task, task
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, subflows
-from include.zoomcamp.walkthrough import yellow_cab_retry as retry
+from include.zoomcamp.operators import run_and_wait
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS
+from include.zoomcamp.walkthrough.yellow_cab_retry import cleaning, files, tables
 
 FILES_AT_ONCE = 3
 OBJECT_LABEL = "{{ task.source_object }}"  # names a mapped GCS move in the UI
@@ -28,23 +29,23 @@ def _label(object_name: str) -> None:
 
 
 with DAG(
-    dag_id=retry.MAIN_DAG_ID,
+    dag_id=files.MAIN_DAG_ID,
     schedule=None,
     max_active_runs=1,  # one run moves a file at a time
-    params={"prefix": Param(retry.PREFIX, type="string", pattern=r"^[^/].*/$",
+    params={"prefix": Param(files.PREFIX, type="string", pattern=r"^[^/].*/$",
                             description="Folder holding data/, archive/ and errors/")},
     default_args=GCP_DEFAULT_ARGS,
     tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
-    create_dataset, create_tables = retry.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
+    create_dataset, create_tables = tables.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
 
     @task
     def list_files(bucket: str, project: str, params=None) -> list[dict]:
-        files = retry.list_files(bucket, project, params["prefix"])
-        print(f"{len(files)} CSV file(s) under gs://{bucket}/{params['prefix']}{retry.DATA}: "
-              f"{[f['object_name'] for f in files]}")
-        return files
+        plans = files.list_files(bucket, project, params["prefix"])
+        print(f"{len(plans)} CSV file(s) under gs://{bucket}/{params['prefix']}{files.DATA}: "
+              f"{[p['object_name'] for p in plans]}")
+        return plans
 
     @task_group
     def process_file(object_name, generation, source_uri, staging_table, staging_table_id, archive_object,
@@ -52,10 +53,10 @@ with DAG(
         @task(map_index_template="{{ object_name }}", max_active_tis_per_dagrun=FILES_AT_ONCE)
         def load_staging(bucket: str, project: str, object_name: str, generation: int, staging_table: str) -> int:
             _label(object_name)
-            return retry.load_staging(bucket, object_name, generation, staging_table, project=project)
+            return files.load_staging(bucket, object_name, generation, staging_table, project=project)
 
-        run_subflow = subflows.run_and_wait(
-            task_id="run_subflow", trigger_dag_id=retry.SUBFLOW_DAG_ID,
+        run_subflow = run_and_wait(
+            task_id="run_subflow", trigger_dag_id=cleaning.SUBFLOW_DAG_ID,
             conf={"staging_table": staging_table, "source_uri": source_uri, "source_generation": generation},
             max_active_tis_per_dagrun=FILES_AT_ONCE,
             map_index_template="{{ task.conf['source_uri'] }}",
@@ -69,7 +70,7 @@ with DAG(
         @task(trigger_rule=TriggerRule.ONE_FAILED, map_index_template="{{ object_name }}")
         def rollback(project: str, object_name: str, source_uri: str, generation: int) -> dict:
             _label(object_name)
-            return retry.rollback(source_uri, generation, project=project)
+            return cleaning.rollback(source_uri, generation, project=project)
 
         move_to_errors = GCSToGCSOperator(
             task_id="move_to_errors", source_bucket=templates.BUCKET, source_object=object_name,
@@ -86,6 +87,6 @@ with DAG(
         run_subflow >> rollback(templates.PROJECT_ID, object_name, source_uri, generation) >> move_to_errors
         run_subflow >> drop_staging
 
-    files = list_files(templates.BUCKET, templates.PROJECT_ID)
-    create_tables >> files
-    process_file.expand_kwargs(files)
+    plans = list_files(templates.BUCKET, templates.PROJECT_ID)
+    create_tables >> plans
+    process_file.expand_kwargs(plans)

@@ -11,10 +11,10 @@ from airflow.sdk import DAG, Param, TriggerRule, task
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS
-from include.zoomcamp.walkthrough import yellow_cab_retry as retry
+from include.zoomcamp.walkthrough.yellow_cab_retry import cleaning, tables
 
 with DAG(
-    dag_id=retry.SUBFLOW_DAG_ID,
+    dag_id=cleaning.SUBFLOW_DAG_ID,
     schedule=None,
     params={
         "staging_table": Param("", type="string", description="Staging table in yc_retry (set by the main DAG)"),
@@ -25,15 +25,15 @@ with DAG(
     tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
-    create_dataset, create_tables = retry.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
+    create_dataset, create_tables = tables.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
 
     @task
     def strict_insert(project: str, params=None) -> dict:
-        return retry.strict_insert(*retry.subflow_conf(params), project=project)
+        return cleaning.strict_insert(*cleaning.subflow_conf(params), project=project)
 
     @task(trigger_rule=TriggerRule.ONE_FAILED)
     def safe_cast_insert(project: str, params=None) -> dict:
-        return retry.safe_cast_insert(*retry.subflow_conf(params), project=project)
+        return cleaning.safe_cast_insert(*cleaning.subflow_conf(params), project=project)
 
     @task(trigger_rule=TriggerRule.ONE_SUCCESS)
     def cleaning_result(ti=None) -> dict:

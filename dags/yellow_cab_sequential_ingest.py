@@ -9,7 +9,8 @@ from airflow.sdk import DAG
 
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
-from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples, yellow_cab
+from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples
+from include.zoomcamp.walkthrough.yellow_cab.tasks import create_tables_tasks, list_files_task, load_file_task
 
 PREFIX = samples.YELLOW_PREFIX
 FILES_AT_ONCE = 1  # the walkthrough's sequential ForEach; 5 for its concurrent variant
@@ -22,10 +23,10 @@ with DAG(
     tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):
-    create_dataset, create_tables = yellow_cab.create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
+    create_dataset, create_tables = create_tables_tasks(templates.PROJECT_ID, templates.LOCATION)
 
-    list_files = yellow_cab.list_files_task(PREFIX)
-    load_file = yellow_cab.load_file_task(FILES_AT_ONCE)
+    list_files = list_files_task(PREFIX)
+    load_file = load_file_task(FILES_AT_ONCE)
 
     files = list_files(templates.BUCKET)
     loads = load_file.partial(project=templates.PROJECT_ID).expand(obj=files)

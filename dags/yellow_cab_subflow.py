@@ -2,7 +2,7 @@
 (Kestra namespace gcp.yellowcab).
 
 Loads the zone lookup, builds `trips_enriched`, then in parallel the detections and aggregations, then
-`trips_curated`; every table is rebuilt on each run (rules: include/zoomcamp/walkthrough/yellow_cab_quality.py).
+`trips_curated`; every table is rebuilt on each run (rules: include/zoomcamp/walkthrough/yellow_cab/quality.py).
 Triggered by `yellow_cab_main`.
 Details: docs/walkthrough.md#yellow_cab_main-and-yellow_cab_subflow-3_3
 """
@@ -16,7 +16,7 @@ from include.zoomcamp.gcp import templates
 from include.zoomcamp.gcp.bigquery import query_job
 from include.zoomcamp.gcp.errors import GcpRetryPolicy
 from include.zoomcamp.walkthrough import YELLOW_CAB_TAGS, samples
-from include.zoomcamp.walkthrough import yellow_cab_quality as quality
+from include.zoomcamp.walkthrough.yellow_cab import quality
 
 ZONES_OBJECT = samples.ZONES_OBJECT
 DATASET = config.YELLOW_CAB_DATASET

@@ -180,7 +180,7 @@ def test_10_without_a_key_fails_in_its_first_task(dagbag, gemini_standin, servic
     run = run_dag(dagbag.get_dag("10_chat_without_rag"), run_conf={"question": QUESTION})
     assert run.state == "failed"
     ti = _ti(run, "chat_without_rag")
-    assert ti.state == "failed" and ti.try_number == 1  # AirflowFailException: no retry
+    assert ti.state == "failed" and ti.try_number == 1  # GeminiSetupError: failed on its first try
     assert gemini_standin.requests == []
     task_log = "".join(capfd.readouterr())  # dag.test() writes the task's log to this process's output
     assert "'gemini_default' has no API key (the password is the placeholder)" in task_log
@@ -253,7 +253,7 @@ def test_explainer_notes_a_real_failure_of_debug_and_demo(demo_stack, demo_stand
     calls = [c for c in demo_standin.calls("generateContent") if run_id in c.prompt_text]
     assert len(calls) == 1
     prompt = calls[0].prompt_text
-    assert "AirflowFailException" in prompt and "demo gate is closed on purpose" in prompt  # the exception
+    assert "GateClosed" in prompt and "demo gate is closed on purpose" in prompt  # the exception
     assert "def gate(params=None)" in prompt  # the task's source
     tail = prompt.split("Last lines of the task's log:\n", 1)[1]  # the log's tail, read from the log file
     assert re.match(r"\[(debug|info|warning|error)\] ", tail), tail[:300]

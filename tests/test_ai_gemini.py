@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from include.zoomcamp import config
 from include.zoomcamp.ai import gemini
+from include.zoomcamp.errors import PermanentError
 from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
 
 CONN_ENV = "AIRFLOW_CONN_GEMINI_DEFAULT"
@@ -25,7 +25,7 @@ def test_missing_key_fails_naming_the_connection(gemini_standin, monkeypatch, ke
     gemini_standin.reset()
     monkeypatch.delenv(gemini.KEY_ENV, raising=False)
     monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key=key))
-    with pytest.raises(AirflowFailException, match="gemini_default.*no API key") as err:
+    with pytest.raises(gemini.GeminiSetupError, match="gemini_default.*no API key") as err:
         gemini.generate("hello")
     assert "AIRFLOW_CONN_GEMINI_DEFAULT" in str(err.value) and "Admin > Connections" in str(err.value)
     assert gemini_standin.requests == []
@@ -40,13 +40,14 @@ def test_gemini_api_key_stands_in_for_a_missing_key_and_never_beats_a_real_one(g
     assert gemini.generate("hello")[0] == "Stand-in answer without context."
     monkeypatch.setenv(CONN_ENV, connection_json(gemini_standin, api_key="key-in-the-connection"))
     assert gemini.gemini_settings().api_key == "key-in-the-connection"
-    with pytest.raises(AirflowFailException, match="rejected as invalid"):  # the stand-in accepts only the other
+    with pytest.raises(gemini.GeminiSetupError, match="rejected as invalid"):  # the stand-in accepts only the other
         gemini.generate("hello")
     gemini_standin.reset()
 
 
 def test_undefined_connection_fails_naming_it():
-    with pytest.raises(AirflowFailException, match="'gemini_elsewhere' is not defined.*AIRFLOW_CONN_GEMINI_ELSEWHERE"):
+    with pytest.raises(gemini.GeminiSetupError,
+                       match="'gemini_elsewhere' is not defined.*AIRFLOW_CONN_GEMINI_ELSEWHERE"):
         gemini.gemini_settings("gemini_elsewhere")
 
 
@@ -64,7 +65,7 @@ def test_generate_sends_prompt_and_system_and_counts_tokens(gemini_conn):
 @pytest.mark.parametrize("status", [401, 403])
 def test_rejected_key_fails_at_once_without_retries(gemini_conn, status):
     gemini_conn.fail_next(status)
-    with pytest.raises(AirflowFailException, match=f"rejected the API key \\(HTTP {status}\\)"):
+    with pytest.raises(gemini.GeminiSetupError, match=f"rejected the API key \\(HTTP {status}\\)"):
         gemini.generate("hello")
     assert len(gemini_conn.requests) == 1
 
@@ -81,7 +82,7 @@ def test_server_errors_exhaust_the_client_retries_then_leave_it_to_the_task(gemi
     gemini_conn.fail_next(500, 500)
     with pytest.raises(RuntimeError, match="500") as err:
         gemini.generate("hello", attempts=2)
-    assert not isinstance(err.value, AirflowFailException)
+    assert not isinstance(err.value, PermanentError)
     assert len(gemini_conn.requests) == 2
 
 
@@ -110,7 +111,7 @@ def test_chat_operator_fails_at_once_on_a_rejected_key(gemini_conn):
 
     gemini_conn.fail_next(401)
     operator = GeminiChatOperator(task_id="chat", prompt="hello")
-    with pytest.raises(AirflowFailException, match="rejected the API key"):
+    with pytest.raises(gemini.GeminiSetupError, match="rejected the API key"):
         operator.execute(context={})
     assert len(gemini_conn.requests) == 1
 

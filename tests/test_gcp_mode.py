@@ -297,7 +297,7 @@ def test_a_dag_policy_runs_after_the_gcp_one():
     from airflow.sdk import RetryAction
     from google.api_core import exceptions
 
-    from include.zoomcamp.walkthrough.yellow_cab_quality import FAIL_WHEN_BIGQUERY_REFUSES
+    from include.zoomcamp.walkthrough.yellow_cab.quality import FAIL_WHEN_BIGQUERY_REFUSES
 
     policy = errors.GcpRetryPolicy(then=FAIL_WHEN_BIGQUERY_REFUSES)
     assert policy.evaluate(exceptions.BadRequest("Syntax error"), 1, 4).action == RetryAction.FAIL

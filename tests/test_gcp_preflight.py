@@ -7,12 +7,13 @@ whose token endpoint is a loopback server refusing them as Google refuses a dele
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 from include.zoomcamp import config
 from include.zoomcamp.gcp import credentials
-from tests.conftest import run_dag
+from tests.conftest import fresh_dag, run_dag
 from tests.fixtures.gcp_keys import RefusingTokenEndpoint, service_account_key
 
 PROJECT = "my-project-123"
@@ -145,3 +146,23 @@ def test_a_missing_bucket_fails_at_once_through_the_error_policy(dagbag, monkeyp
     _failed_first(run, "list_files")
     log = capsys.readouterr().out
     assert "Bucket 'no-such-bucket-here' does not exist or connection 'google_cloud_default' cannot see it" in log
+
+
+def test_the_reconciliation_without_its_ingest_log_fails_at_once_saying_to_run_the_setup(services, monkeypatch, capsys):
+    """An object under landing/, but no dataset YellowCab in the project: event-file-ingest-setup has not run."""
+    from tests.fixtures.yellow_cab import storage_client
+
+    client = storage_client()
+    bucket = client.create_bucket(f"reconcile-{uuid.uuid4().hex[:8]}")
+    try:
+        bucket.blob(f"{config.EVENT_PREFIX}trips.csv").upload_from_string(b"VendorID\n1\n")
+        monkeypatch.setenv("AIRFLOW_VAR_GCP_BUCKET_NAME", bucket.name)  # both fixed when the DAG is parsed
+        monkeypatch.setenv("AIRFLOW_VAR_GCP_PROJECT_ID", "zoomcamp-no-setup")
+        run = run_dag(fresh_dag("event-file-ingest-reconcile"))
+        _failed_first(run, "list_unloaded")
+    finally:
+        for blob in client.list_blobs(bucket.name):
+            blob.delete()
+        bucket.delete()
+    assert "IngestLogMissing" in (log := capsys.readouterr().out)
+    assert ": run event-file-ingest-setup first" in log

@@ -12,7 +12,11 @@ import pytest
 from include.zoomcamp import sql
 from include.zoomcamp.gcp import bigquery_sql
 from include.zoomcamp.taxi.schemas import SCHEMAS
-from include.zoomcamp.walkthrough import ecommerce, subflows, yellow_cab, yellow_cab_quality, yellow_cab_retry
+from include.zoomcamp.walkthrough import ecommerce, subflows
+from include.zoomcamp.walkthrough.yellow_cab import files as yellow_cab_files
+from include.zoomcamp.walkthrough.yellow_cab import loader as yellow_cab_loader
+from include.zoomcamp.walkthrough.yellow_cab import quality as yellow_cab_quality
+from include.zoomcamp.walkthrough.yellow_cab_retry import cleaning as yellow_cab_retry
 
 INCLUDE = Path(__file__).resolve().parent.parent / "include"
 
@@ -105,9 +109,9 @@ def build_every_statement(tmp_path) -> list[str]:
                        bigquery_sql.pickup_dates(schema, "p", "d", monthly),
                        bigquery_sql.merge_new_rows(schema, "p", "d", monthly, ["2019-01-01"]),
                        bigquery_sql.course_merge(schema, "p", "d", monthly)]
-    obj = yellow_cab.GcsObject("b", "yellow/o.csv", 1)
-    statements.append(yellow_cab.insert_select_sql("p", "d", "stage", [("VendorID", "STRING")], "CSV", obj)[0])
-    statements.append(yellow_cab.ingest_log_sql("p", "d", ["bucket", "object_name", "generation"]))
+    obj = yellow_cab_files.GcsObject("b", "yellow/o.csv", 1)
+    statements.append(yellow_cab_loader.insert_select_sql("p", "d", "stage", [("VendorID", "STRING")], "CSV", obj)[0])
+    statements.append(yellow_cab_loader.ingest_log_sql("p", "d", ["bucket", "object_name", "generation"]))
     columns = [("VendorID", "VendorID", "INTEGER"), ("fare_amount", "fare_amount", "FLOAT")]
     statements.append(yellow_cab_retry.strict_insert_sql("p", "stage", columns))
     statements += yellow_cab_retry.safe_cast_sql("p", "stage", columns).values()

@@ -5,7 +5,8 @@ import itertools
 import logging
 import re
 
-from include.zoomcamp.walkthrough import event_ingest, yellow_cab
+from include.zoomcamp.walkthrough import event_ingest
+from include.zoomcamp.walkthrough.yellow_cab import files, loader
 
 
 def _event(*messages: dict, status: str = "success") -> dict:
@@ -46,15 +47,15 @@ def test_staging_tables_are_unique_per_object_dag_run_and_map_index():
     """Two loads at once (two DAGs, two runs, two mapped instances) never share a staging table; a retry of
     the same instance takes its own again."""
     keys = (("yellow-cab/x.parquet", 1), ("yellow-cab/x.parquet", 2), ("yellow-cab/y.parquet", 1))
-    objects = [yellow_cab.GcsObject("b", name, generation) for name, generation in keys]
-    loads = [yellow_cab.LoadRun(dag, run, index)
+    objects = [files.GcsObject("b", name, generation) for name, generation in keys]
+    loads = [loader.LoadRun(dag, run, index)
              for dag, run, index in itertools.product(("yellow_cab_sequential_ingest", "yellow_cab_main"),
                                                       ("manual__2026-01-01T00:00:00+00:00", "manual__other"),
                                                       (-1, 0, 1))]
-    names = [yellow_cab.staging_table_name(obj, load) for obj in objects for load in loads]
+    names = [loader.staging_table_name(obj, load) for obj in objects for load in loads]
     assert len(set(names)) == len(objects) * len(loads)
     assert all(re.fullmatch(r"_stage_raw_data_[0-9a-f]{32}", name) for name in names)  # a valid BigQuery table id
-    assert yellow_cab.staging_table_name(objects[0], loads[0]) == names[0]
+    assert loader.staging_table_name(objects[0], loads[0]) == names[0]
 
 
 def test_manual_run_defaults_and_named_object():
@@ -64,9 +65,9 @@ def test_manual_run_defaults_and_named_object():
 
 
 def test_insert_matches_columns_by_name_case_insensitively():
-    obj = yellow_cab.GcsObject("b", "landing/x.parquet", 7)
+    obj = files.GcsObject("b", "landing/x.parquet", 7)
     assert str(obj) == "gs://b/landing/x.parquet#7"
-    sql, dropped = yellow_cab.insert_select_sql("p", "YellowCab", "_stage", [
+    sql, dropped = loader.insert_select_sql("p", "YellowCab", "_stage", [
         ("VendorID", "INTEGER"), ("airport_fee", "FLOAT"), ("mystery", "STRING")], "PARQUET", obj)
     assert dropped == ["mystery"]
     assert "(`VendorID`, `Airport_fee`, `source_uri`, `source_generation`)" in sql
@@ -74,7 +75,7 @@ def test_insert_matches_columns_by_name_case_insensitively():
     # one statement that inserts nothing when the generation's rows are there already
     assert sql.endswith("WHERE NOT EXISTS (SELECT 1 FROM `p.YellowCab.raw_data` "
                         "WHERE source_uri = @uri AND source_generation = @generation)")
-    csv_sql, _ = yellow_cab.insert_select_sql("p", "d", "s", [("passenger_count", "STRING")], "CSV", obj)
+    csv_sql, _ = loader.insert_select_sql("p", "d", "s", [("passenger_count", "STRING")], "CSV", obj)
     assert "CAST(NULLIF(TRIM(`passenger_count`), '') AS INT64)" in csv_sql
-    assert [yellow_cab.source_format(n) for n in ("a.parquet", "a.CSV", "a.txt", "a")] == [
+    assert [files.source_format(n) for n in ("a.parquet", "a.CSV", "a.txt", "a")] == [
         "PARQUET", "CSV", None, None]

@@ -54,5 +54,5 @@ def test_fails_at_once_naming_bucket_and_connection(dagbag, storage, monkeypatch
     ti = run.get_task_instance("write_hello")
     assert ti.state == "failed" and ti.try_number == 1
     log = capsys.readouterr().out  # the task log, as dag.test() prints it
-    assert "AirflowFailException: Cannot " in log
+    assert "GcsConnectionError: Cannot " in log
     assert message in log and f"{bucket!r}" in log

@@ -114,9 +114,9 @@ def test_python_multistep_on_gcs(dagbag, monkeypatch):
 
 
 def test_storage_base_must_be_a_url():
-    from airflow.sdk.exceptions import AirflowFailException
+    from include.zoomcamp.storage import StorageLocationError
 
-    with pytest.raises(AirflowFailException, match="walkthrough_storage_base = '/tmp/x' is not a URL"):
+    with pytest.raises(StorageLocationError, match="walkthrough_storage_base = '/tmp/x' is not a URL"):
         runtimes.storage_path("/tmp/x", "d", "r", "f.csv")
 
 
@@ -188,15 +188,19 @@ def path_without_java(tmp_path, monkeypatch):
 
 
 def test_java_without_a_jdk_fails_at_once_saying_what_to_install(monkeypatch, path_without_java):
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk import RetryAction
+
+    from include.zoomcamp.walkthrough.java_runner import RunnerMissing
 
     hello_world = java_dag(monkeypatch, "local", "java-hello-world")
     task = hello_world.get_task("compile_and_run")
-    with pytest.raises(AirflowFailException, match=r"javac, java not found on PATH: install a JDK 17 "
-                                                   r"\(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless"):
+    with pytest.raises(RunnerMissing, match=r"javac, java not found on PATH: install a JDK 17 "
+                                            r"\(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless") as missing:
         task._pre_execute_hook({})
+    decision = task.retry_policy.evaluate(missing.value, try_number=1, max_tries=task.retries + 1)
+    assert decision.action == RetryAction.FAIL  # the DAG's retry policy fails it on its first try
     maven = java_dag(monkeypatch, "local", "java-maven-project").get_task("build_and_run")
-    with pytest.raises(AirflowFailException, match=r"mvn, java not found on PATH: install .*Maven 3.8\+"):
+    with pytest.raises(RunnerMissing, match=r"mvn, java not found on PATH: install .*Maven 3.8\+"):
         maven._pre_execute_hook({})
 
     run = run_dag(hello_world)
@@ -267,10 +271,9 @@ def test_docker_runner_starts_the_program_in_its_image(monkeypatch, dag_id):
 
 
 def test_docker_runner_without_an_engine_fails_at_once_saying_what_to_do(tmp_path):
-    from airflow.sdk.exceptions import AirflowFailException
-
     from include.zoomcamp.walkthrough import java_runner
 
     check = java_runner.DockerCheck(f"unix://{tmp_path}/docker.sock")
-    with pytest.raises(AirflowFailException, match=r"No Docker engine answers at unix://.*docker.sock .*start Docker"):
+    with pytest.raises(java_runner.RunnerMissing,
+                       match=r"No Docker engine answers at unix://.*docker.sock .*start Docker"):
         check({})

@@ -84,7 +84,7 @@ def raw_rows(bq, name: str) -> int:
 # -- the expected tables, from the files themselves -----------------------------------------------------------
 def expected_trips(objects: dict[str, bytes], zones_csv: bytes):
     """pandas: every trip of the Parquet files with the rules' flags and its zones, written independently of
-    include/zoomcamp/walkthrough/yellow_cab_quality.py."""
+    include/zoomcamp/walkthrough/yellow_cab/quality.py."""
     import pandas as pd
     import pyarrow.parquet as pq
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from include.zoomcamp.walkthrough import samples
-from include.zoomcamp.walkthrough import yellow_cab_retry as retry
-from include.zoomcamp.walkthrough.yellow_cab import YELLOW_COLUMNS
+from include.zoomcamp.walkthrough.yellow_cab.tables import YELLOW_COLUMNS
+from include.zoomcamp.walkthrough.yellow_cab_retry import cleaning, files, tables
 from tests.fixtures.yellow_cab import BUCKET, PROJECT, bigquery_client, storage_client
 
 MAIN, SUBFLOW = "yellow_cab_retry_main", "yellow_cab_retry_subflow"
@@ -36,7 +36,7 @@ def expected_rows(path) -> dict[str, int]:
         con.execute("CREATE TABLE f AS SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)])
         columns = [row[0] for row in con.execute("DESCRIBE f").fetchall()]
         every_value = " AND ".join(f"({casts(c)} OR NULLIF(TRIM(\"{c}\"), '') IS NULL)" for c in columns)
-        required = " AND ".join(casts(c) for c in retry.REQUIRED_COLUMNS)
+        required = " AND ".join(casts(c) for c in cleaning.REQUIRED_COLUMNS)
         total, strict, kept = con.execute(
             f"SELECT count(*), count(*) FILTER ({every_value} AND {required}), count(*) FILTER ({required}) FROM f"
         ).fetchone()
@@ -49,7 +49,7 @@ def query(bq, sql: str) -> list[tuple]:
 
 def rows_by_file(bq, table: str, column: str) -> dict[tuple[str, str], int]:
     """(file name, `column`) -> rows of this module's files in `table`."""
-    sql = (f"SELECT source_uri, {column}, count(*) FROM `{PROJECT}.{retry.DATASET}.{table}` "
+    sql = (f"SELECT source_uri, {column}, count(*) FROM `{PROJECT}.{tables.DATASET}.{table}` "
            f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}') GROUP BY 1, 2")
     return {(uri.rsplit("/", 1)[1], value): n for uri, value, n in query(bq, sql)}
 
@@ -67,19 +67,19 @@ def uploaded(tmp_path_factory, services):
     for blob in client.list_blobs(BUCKET, prefix=PREFIX):
         blob.delete()
     local = tmp_path_factory.mktemp("yc-retry")
-    files = {}
+    by_name = {}
     for name, data in {**samples.retry_objects(PREFIX), f"{PREFIX}data/{UNREADABLE}": b""}.items():
         blob = bucket.blob(name)
         blob.upload_from_string(data)
         base = name.rsplit("/", 1)[1]
         (local / base).write_bytes(data)
-        files[base] = (int(blob.generation), local / base)
-    yield files
+        by_name[base] = (int(blob.generation), local / base)
+    yield by_name
     for blob in client.list_blobs(BUCKET, prefix=PREFIX):
         blob.delete()
-    existing = {t.table_id for t in bq.list_tables(bq.create_dataset(f"{PROJECT}.{retry.DATASET}", exists_ok=True))}
-    for table in {retry.CLEAN_TABLE, retry.REJECTED_TABLE} & existing:  # created by plant_leftover_rows
-        bq.query(f"DELETE FROM `{PROJECT}.{retry.DATASET}.{table}` "
+    existing = {t.table_id for t in bq.list_tables(bq.create_dataset(f"{PROJECT}.{tables.DATASET}", exists_ok=True))}
+    for table in {tables.CLEAN_TABLE, tables.REJECTED_TABLE} & existing:  # created by plant_leftover_rows
+        bq.query(f"DELETE FROM `{PROJECT}.{tables.DATASET}.{table}` "
                  f"WHERE STARTS_WITH(source_uri, 'gs://{BUCKET}/{PREFIX}')").result()
 
 
@@ -91,22 +91,23 @@ def test_the_sample_files_are_uploaded_by_walkthrough_setup():
 def test_the_samples_are_good_dirty_and_broken(uploaded):
     good, dirty, broken = (expected_rows(uploaded[n][1]) for n in (GOOD, DIRTY, BROKEN))
     assert good == {"rows": samples.RETRY_ROWS, "strict": samples.RETRY_ROWS, "kept": samples.RETRY_ROWS}
-    assert dirty["strict"] < dirty["kept"] < dirty["rows"] and dirty["kept"] >= dirty["rows"] * retry.MAX_REJECTED_SHARE
+    assert dirty["strict"] < dirty["kept"] < dirty["rows"]
+    assert dirty["kept"] >= dirty["rows"] * cleaning.MAX_REJECTED_SHARE
     assert broken["strict"] == broken["kept"] == 0
 
 
 def test_columns_match_by_name_and_a_missing_required_one_is_named():
     header = ["vendorid", "tpep_pickup_datetime", "tpep_dropoff_datetime", "PULocationID", "DOLocationID",
               "trip_distance", "fare_amount", "total_amount", "airport_fee", "mystery"]
-    columns = retry.mapped_columns(header, "gs://b/f.csv")
+    columns = cleaning.mapped_columns(header, "gs://b/f.csv")
     assert ("airport_fee", "Airport_fee", "FLOAT") in columns and ("vendorid", "VendorID", "INTEGER") in columns
     assert "mystery" not in {c for c, _, _ in columns}
-    with pytest.raises(retry.RetryFileError, match=r"gs://b/f.csv: required column\(s\) \['fare_amount'\] missing"):
-        retry.mapped_columns([c for c in header if c != "fare_amount"], "gs://b/f.csv")
+    with pytest.raises(files.RetryFileError, match=r"gs://b/f.csv: required column\(s\) \['fare_amount'\] missing"):
+        cleaning.mapped_columns([c for c in header if c != "fare_amount"], "gs://b/f.csv")
 
 
 def test_strict_sql_raises_on_empty_required_fields_only():
-    sql = retry.strict_insert_sql("p", "stage_x", [("VendorID", "VendorID", "INTEGER"),
+    sql = cleaning.strict_insert_sql("p", "stage_x", [("VendorID", "VendorID", "INTEGER"),
                                                    ("fare_amount", "fare_amount", "FLOAT")])
     assert "CAST(NULLIF(TRIM(`VendorID`), '') AS INT64), " in sql
     assert "COALESCE(CAST(NULLIF(TRIM(`fare_amount`), '') AS FLOAT64), ERROR('required column fare_amount" in sql
@@ -115,8 +116,8 @@ def test_strict_sql_raises_on_empty_required_fields_only():
 @pytest.mark.parametrize("conf", [{}, {"staging_table": "trips_clean", "source_uri": "gs://b/o"},
                                   {"staging_table": "stage_1", "source_uri": ""}])
 def test_the_subflow_refuses_a_run_without_the_main_dags_conf(conf):
-    with pytest.raises(retry.RetryFileError, match="trigger that DAG instead"):
-        retry.subflow_conf(conf)
+    with pytest.raises(files.RetryFileError, match="trigger that DAG instead"):
+        cleaning.subflow_conf(conf)
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +138,13 @@ def plant_leftover_rows(bq, uploaded) -> None:
     create them)."""
     from google.cloud import bigquery
 
-    bq.create_dataset(f"{PROJECT}.{retry.DATASET}", exists_ok=True)
-    for table, resource in ((retry.CLEAN_TABLE, retry.clean_table_resource()),
-                            (retry.REJECTED_TABLE, retry.rejected_table_resource())):
+    bq.create_dataset(f"{PROJECT}.{tables.DATASET}", exists_ok=True)
+    for table, resource in ((tables.CLEAN_TABLE, tables.clean_table_resource()),
+                            (tables.REJECTED_TABLE, tables.rejected_table_resource())):
         bq.create_table(bigquery.Table.from_api_repr({"tableReference": {
-            "projectId": PROJECT, "datasetId": retry.DATASET, "tableId": table}, **resource}), exists_ok=True)
+            "projectId": PROJECT, "datasetId": tables.DATASET, "tableId": table}, **resource}), exists_ok=True)
     for name in (BROKEN, UNREADABLE):
-        bq.query(f"INSERT INTO `{PROJECT}.{retry.DATASET}.{retry.CLEAN_TABLE}` (source_uri, source_generation, "
+        bq.query(f"INSERT INTO `{PROJECT}.{tables.DATASET}.{tables.CLEAN_TABLE}` (source_uri, source_generation, "
                  f"cleaning) VALUES ('gs://{BUCKET}/{PREFIX}data/{name}', {uploaded[name][0]}, 'leftover')").result()
 
 
@@ -152,7 +153,7 @@ def first_run(stack, uploaded):
     """Leftover rows of the two failing files, then one main run over the four files."""
     bq = bigquery_client()
     plant_leftover_rows(bq, uploaded)
-    assert {name for name, _ in rows_by_file(bq, retry.CLEAN_TABLE, "cleaning")} == {BROKEN, UNREADABLE}
+    assert {name for name, _ in rows_by_file(bq, tables.CLEAN_TABLE, "cleaning")} == {BROKEN, UNREADABLE}
     run_id = stack.trigger(MAIN, {"prefix": PREFIX})
     return run_id, stack.wait_for_run(MAIN, run_id), bq
 
@@ -164,12 +165,12 @@ def test_good_and_dirty_files_are_archived_and_the_failed_ones_rolled_back(stack
     run_id, run, bq = first_run
     assert object_names() == ROUTED
     good, dirty = expected_rows(uploaded[GOOD][1]), expected_rows(uploaded[DIRTY][1])
-    assert rows_by_file(bq, retry.CLEAN_TABLE, "cleaning") == {
-        (GOOD, retry.STRICT): good["rows"], (DIRTY, retry.SAFE_CAST): dirty["kept"]}
-    rejected = rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason")
+    assert rows_by_file(bq, tables.CLEAN_TABLE, "cleaning") == {
+        (GOOD, cleaning.STRICT): good["rows"], (DIRTY, cleaning.SAFE_CAST): dirty["kept"]}
+    rejected = rows_by_file(bq, tables.REJECTED_TABLE, "reject_reason")
     assert sum(rejected.values()) == dirty["rows"] - dirty["kept"]
     assert {name for name, _ in rejected} == {DIRTY}
-    assert all(reason.split(":")[1].strip() in retry.REQUIRED_COLUMNS for _, reason in rejected)
+    assert all(reason.split(":")[1].strip() in cleaning.REQUIRED_COLUMNS for _, reason in rejected)
 
     # the run ends failed, as documented: a failed file's archive instance (a leaf) is upstream_failed
     assert run["state"] == "failed"
@@ -190,7 +191,7 @@ def test_good_and_dirty_files_are_archived_and_the_failed_ones_rolled_back(stack
         "rollback": "success", "move_to_errors": "success", "drop_staging": "success"}
     # the unreadable file's subflow never ran: its leftover row left through the rollback
     rolled_back = stack.xcom(MAIN, run_id, "process_file.rollback", map_index=index[UNREADABLE])
-    assert rolled_back == {retry.CLEAN_TABLE: 1, retry.REJECTED_TABLE: 0}
+    assert rolled_back == {tables.CLEAN_TABLE: 1, tables.REJECTED_TABLE: 0}
 
 
 def test_the_subflow_falls_back_and_fails_only_when_both_inserts_fail(stack, uploaded, first_run):
@@ -210,18 +211,19 @@ def test_the_subflow_falls_back_and_fails_only_when_both_inserts_fail(stack, upl
 
 def test_staging_tables_are_dropped(uploaded, first_run):
     bq = bigquery_client()
-    staging = {retry.staging_table_name(f"gs://{BUCKET}/{PREFIX}data/{name}", generation)
+    staging = {files.staging_table_name(f"gs://{BUCKET}/{PREFIX}data/{name}", generation)
                for name, (generation, _) in uploaded.items()}
-    tables = {t.table_id for t in bq.list_tables(f"{PROJECT}.{retry.DATASET}")}
-    assert retry.CLEAN_TABLE in tables and not staging & tables
+    table_ids = {t.table_id for t in bq.list_tables(f"{PROJECT}.{tables.DATASET}")}
+    assert tables.CLEAN_TABLE in table_ids and not staging & table_ids
 
 
 def test_a_rerun_with_nothing_new_adds_nothing(stack, uploaded, first_run):
     bq = bigquery_client()
-    before = (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"), rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason"))
+    before = (rows_by_file(bq, tables.CLEAN_TABLE, "cleaning"),
+              rows_by_file(bq, tables.REJECTED_TABLE, "reject_reason"))
     run_id = stack.trigger(MAIN, {"prefix": PREFIX})
     assert stack.wait_for_run(MAIN, run_id)["state"] == "success"
     assert stack.xcom(MAIN, run_id, "list_files") == []
-    assert (rows_by_file(bq, retry.CLEAN_TABLE, "cleaning"),
-            rows_by_file(bq, retry.REJECTED_TABLE, "reject_reason")) == before
+    assert (rows_by_file(bq, tables.CLEAN_TABLE, "cleaning"),
+            rows_by_file(bq, tables.REJECTED_TABLE, "reject_reason")) == before
     assert object_names() == ROUTED

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, RetryDecision, RetryPolicy
 
 
 class LogOperator(BaseOperator):
@@ -25,3 +25,30 @@ class LogOperator(BaseOperator):
 
     def execute(self, context) -> None:
         self.log.log(logging.getLevelName(self.level), self.message)
+
+
+class FailWhenChildFails(RetryPolicy):
+    """The parent's trigger step does not retry a failed child run (Kestra's `transmitFailed`): the
+    child's own tasks have retried already, and a retry here would start another child run. Other
+    failures (the API server unreachable for a moment) follow the task's retries.
+
+    TriggerDagRunOperator reports a child run in a failed state as an AirflowException whose message
+    says "failed with failed state(s)", whether it waited in the worker or deferred to the triggerer.
+    """
+
+    def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
+        if "failed with failed state" in str(exception):
+            return RetryDecision.fail(reason=f"the child run failed, so this run fails too: {exception}")
+        return RetryDecision.default()
+
+
+def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
+    """Kestra's Subflow task with `wait: true` and `transmitFailed: true`: trigger the child DAG and
+    wait for its run, deferred to the triggerer (no worker slot is held while the child runs); a
+    failed child run fails this task without a retry (FailWhenChildFails)."""
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+    return TriggerDagRunOperator(
+        task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
+        poke_interval=5, retry_policy=FailWhenChildFails(), **kwargs,
+    )

@@ -11,22 +11,26 @@ import logging
 import re
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
+
+
+class StorageLocationError(PermanentError):
+    """A Variable naming where files go is empty or neither a URL nor an absolute path."""
 
 
 def path(base: str, *parts: str, variable: str):
     """<base>/<part>/... as an ObjectStoragePath; gs:// paths read through config.GCP_CONN_ID. A run id or
     another part with characters outside [A-Za-z0-9_.-] is made safe for every store."""
     from airflow.sdk import ObjectStoragePath
-    from airflow.sdk.exceptions import AirflowFailException
 
     base = (base or "").strip().rstrip("/")
     if not base:
-        raise AirflowFailException(f"Variable {variable} is empty: set a file:///path or gs://bucket/prefix")
+        raise StorageLocationError(f"Variable {variable} is empty: set a file:///path or gs://bucket/prefix")
     if "://" not in base:
         if not base.startswith("/"):
-            raise AirflowFailException(f"Variable {variable} = {base!r} is neither a URL (file:///path, "
+            raise StorageLocationError(f"Variable {variable} = {base!r} is neither a URL (file:///path, "
                                        "gs://bucket/prefix) nor an absolute path")
         base = f"file://{base}"
     conn_id = None if base.startswith("file://") else config.GCP_CONN_ID

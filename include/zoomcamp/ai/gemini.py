@@ -6,9 +6,10 @@ models in its extra (`{"model": "google:gemini-2.5-flash", "embedding_model": "g
 and an optional host: the API's base URL, for a proxy or a local stand-in. The same connection serves
 the provider's LLM operators (pydantic-ai's Google model) and the google-genai calls made here.
 
-Error policy: a rejected key (401/403), an unknown model (404) or a bad request (400) fail at once with
-AirflowFailException (no retry can fix them); 408, 429 and 5xx are retried by the client with
-exponential backoff within the call, then by the task's own retries (RETRY_DEFAULT_ARGS).
+Error policy: no connection or key, a rejected key (401/403), an unknown model (404) or a bad request (400)
+raise GeminiSetupError, which the project's error policy fails at once (no retry can fix them); 408, 429 and
+5xx are retried by the client with exponential backoff within the call, then by the task's own retries
+(RETRY_DEFAULT_ARGS).
 The key is masked in logs and never returned, logged or pushed to XCom.
 """
 from __future__ import annotations
@@ -19,12 +20,13 @@ from dataclasses import dataclass, field
 
 import httpx
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 from google import genai
 from google.genai import errors, types
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ HOW_TO_SET = (
     "AIRFLOW_CONN_{env}='{{\"conn_type\": \"pydanticai\", \"password\": \"<your key>\"}}', or in your "
     "secrets backend, or as " + KEY_ENV + "=<your key> in the environment of `make run`; see docs/ai.md."
 )
+
+
+class GeminiSetupError(PermanentError):
+    """Gemini cannot answer as set up: no connection or API key, a key it rejects, a model it does not know, a
+    request it refuses as invalid. The message names the connection and what to do."""
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,13 @@ def gemini_settings(conn_id: str = config.GEMINI_CONN_ID) -> GeminiSettings:
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        raise AirflowFailException(f"Gemini connection '{conn_id}' is not defined. {_how_to_set(conn_id)}") from None
+        raise GeminiSetupError(f"Gemini connection '{conn_id}' is not defined. {_how_to_set(conn_id)}") from None
     key = (conn.password or "").strip()
     if not key or key == config.GEMINI_KEY_PLACEHOLDER:
         # the connection's own key first (UI, CLI, secrets backend); the placeholder never hides this one
         environment_key = os.environ.get(KEY_ENV, "").strip()
         if not environment_key:
-            raise AirflowFailException(
+            raise GeminiSetupError(
                 f"Gemini connection '{conn_id}' has no API key (the password is "
                 f"{'the placeholder' if key else 'empty'}) and {KEY_ENV} is not set. {_how_to_set(conn_id)}"
             )
@@ -117,10 +124,10 @@ def gemini_client(settings: GeminiSettings, *, timeout_s: float = 120, attempts:
 
 
 def classify(exc: Exception, settings: GeminiSettings) -> Exception:
-    """The exception to raise for a failed call: AirflowFailException for what a retry cannot fix."""
+    """The exception to raise for a failed call: GeminiSetupError for what a retry cannot fix."""
     code = getattr(exc, "code", None) or getattr(exc, "status_code", None)
     if code in FATAL_STATUSES:
-        return AirflowFailException(
+        return GeminiSetupError(
             f"Gemini (connection '{settings.conn_id}') {FATAL_STATUSES[code]} (HTTP {code}): {_message(exc)}"
             + (f" {_how_to_set(settings.conn_id)}" if code in (401, 403) else "")
         )

@@ -15,10 +15,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from include.zoomcamp import config
 from include.zoomcamp.ai import gemini
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +121,25 @@ def _cut(text: str, max_chars: int) -> list[str]:
     return parts
 
 
+class DocumentUnusable(PermanentError):
+    """The document to ingest is not there or holds no text: a retry would fetch the same."""
+
+
+class StoreEmpty(PermanentError):
+    """The RAG store holds no chunks for the embedding model: the ingest has to run first."""
+
+
 def fetch_document(url: str) -> str:
     """The document's text; a 4xx answer fails at once (naming the Variable), 5xx/network errors are retried."""
     import requests
 
     response = requests.get(url, timeout=60)
     if 400 <= response.status_code < 500:
-        raise AirflowFailException(f"{url} answered HTTP {response.status_code}: no document there "
-                                   f"(Variable {config.RAG_DOCUMENT_URL_VAR})")
+        raise DocumentUnusable(f"{url} answered HTTP {response.status_code}: no document there "
+                               f"(Variable {config.RAG_DOCUMENT_URL_VAR})")
     response.raise_for_status()
     if not response.text.strip():
-        raise AirflowFailException(f"{url} returned an empty document (Variable {config.RAG_DOCUMENT_URL_VAR})")
+        raise DocumentUnusable(f"{url} returned an empty document (Variable {config.RAG_DOCUMENT_URL_VAR})")
     return response.text
 
 
@@ -141,7 +148,7 @@ def ingest(url: str, drop: bool = True) -> dict:
     settings = gemini.gemini_settings()  # no key: fail before any download
     chunks = split_document(fetch_document(url))
     if not chunks:
-        raise AirflowFailException(f"{url}: no text to ingest")
+        raise DocumentUnusable(f"{url}: no text to ingest")
     conn = _connect()
     try:
         with conn.cursor() as cur:
@@ -184,7 +191,7 @@ def retrieve(question: str, top_k: int) -> list[dict]:
         with conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {TABLE} WHERE embedding_model = %s", [settings.embedding_model])
             if not cur.fetchone()[0]:
-                raise AirflowFailException(
+                raise StoreEmpty(
                     f"The RAG store (table {TABLE} of connection {config.POSTGRES_CONN_ID}) holds no chunks embedded "
                     f"with {settings.embedding_model}: run the ingest task of 11_chat_with_rag first")
         conn.rollback()

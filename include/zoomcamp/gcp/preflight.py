@@ -3,8 +3,9 @@
 Real mode (`make run GCP=real`): the credentials of the task's connection are found (as the google
 provider will: include/zoomcamp/gcp/credentials.py) and exchanged for a token once, with a short
 timeout and no retry; missing, unreadable or refused credentials fail the task at once
-(AirflowFailException) naming the connection, the three ways to give credentials and the project —
-instead of google.auth probing a metadata server and the clients retrying the token for minutes.
+(PreflightFailed, a PermanentError of the project's error policy) naming the connection, the three ways
+to give credentials and the project — instead of google.auth probing a metadata server and the clients
+retrying the token for minutes.
 The project must be set (not the emulators' placeholder).
 
 Every mode: DAGs whose values were fixed at parse time (event-file-ingest's watcher and asset) check
@@ -26,7 +27,7 @@ TOKEN_TIMEOUT_SECONDS = 10
 
 
 class PreflightFailed(PermanentError):
-    """Raised as AirflowFailException by the task; kept separate so the checks run without a task."""
+    """The task cannot reach GCP as configured; the checks raise it with or without a task around them."""
 
 
 def check_watched(watched: Mapping[str, str], current: Mapping[str, str | None]) -> None:

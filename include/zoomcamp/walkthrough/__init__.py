@@ -1,4 +1,4 @@
-"""The Kestra-on-GCP walkthrough's flows: one module per pipeline family."""
+"""The Kestra-on-GCP walkthrough's flows: one module, or a package of small modules, per pipeline family."""
 from include.zoomcamp import config
 
 # A walkthrough DAG carries the walkthrough's tag and its Kestra namespace.

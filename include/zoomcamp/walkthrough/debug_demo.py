@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 
 from airflow.sdk import Variable
-from airflow.sdk.exceptions import AirflowFailException
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 OPEN_VALUES = {"true", "1", "yes", "on"}
+
+
+class GateClosed(PermanentError):
+    """The demo gate is closed: only a person opening it (param or Variable) lets the task pass."""
 
 
 def log_levels() -> None:
@@ -33,7 +37,7 @@ def gate_is_open(param_value: bool) -> bool:
 def pass_gate(param_value: bool) -> str:
     """Fails (no retry) while the gate is closed, saying how to open it and replay the task."""
     if not gate_is_open(param_value):
-        raise AirflowFailException(
+        raise GateClosed(
             f"The demo gate is closed on purpose (param and Variable '{config.DEMO_GATE_OPEN_VAR}' are false). "
             f"Set Variable {config.DEMO_GATE_OPEN_VAR}=true (Admin > Variables), then clear this task to re-run it."
         )

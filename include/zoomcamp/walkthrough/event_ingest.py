@@ -6,7 +6,7 @@ asset event → a run of `event-file-ingest` → BigQuery YellowCab.raw_data.
 
 The trigger acks a pulled batch and yields it as one event; Airflow may fold several events into one
 run, and Pub/Sub may deliver a message twice, so `objects_to_load` reads every event of the run and
-keeps each (bucket, object, generation) once; `yellow_cab.load_object` skips generations already loaded.
+keeps each (bucket, object, generation) once; `yellow_cab.loader.load_object` skips generations already loaded.
 Events naming another bucket than the watched one are refused: whoever may publish to the topic must not
 choose what the DAG reads.
 
@@ -21,7 +21,9 @@ import posixpath
 from collections.abc import Iterable, Mapping
 
 from include.zoomcamp import config
-from include.zoomcamp.walkthrough import yellow_cab
+from include.zoomcamp.errors import PermanentError
+from include.zoomcamp.walkthrough.yellow_cab.files import FORMATS, list_data_objects, source_format
+from include.zoomcamp.walkthrough.yellow_cab.loader import logged_generations
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,10 @@ POKE_INTERVAL = 2.0  # seconds between empty pulls (each pull itself waits for m
 RECONCILE = "reconcile"  # the event type ingest_log records for loads of the reconciliation
 WATCHER_NAME = "file_upload_watcher"
 ASSET_NAME = "yellow_cab_landing_files"
+
+
+class IngestLogMissing(PermanentError):
+    """Dataset YellowCab or its ingest_log does not exist: event-file-ingest-setup creates them."""
 
 
 def watched_project() -> str:
@@ -104,7 +110,7 @@ def objects_to_load(events: Iterable, prefix: str = config.EVENT_PREFIX,
             log.warning("Refusing %s (message %s): %s", uri, obj["message_id"], reason)
         elif not obj["object_name"].startswith(prefix):
             reason = f"outside {prefix}"
-        elif yellow_cab.source_format(obj["object_name"]) is None:
+        elif source_format(obj["object_name"]) is None:
             reason = f"not a data file ({posixpath.splitext(obj['object_name'])[1] or 'no extension'}; "
             reason += "expected .parquet or .csv)"
         elif key in seen:
@@ -136,17 +142,23 @@ def manual_object(object_name: str, bucket: str | None = None) -> list[dict]:
 def unloaded_objects(bucket: str, project: str, dataset: str = config.YELLOW_CAB_DATASET,
                      prefix: str = config.EVENT_PREFIX, conn_id: str = config.GCP_CONN_ID) -> list[dict]:
     """Every .parquet/.csv object under `prefix` of `bucket` whose live generation `dataset.ingest_log` does not
-    record, by name (`{"bucket", "object_name", "generation"}`). A missing bucket holds nothing to load."""
+    record, by name (`{"bucket", "object_name", "generation"}`). A missing bucket holds nothing to load; a
+    missing dataset or ingest_log raises IngestLogMissing."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     if GCSHook(gcp_conn_id=conn_id).get_conn().lookup_bucket(bucket) is None:
         log.warning("Bucket gs://%s does not exist: nothing to reconcile (event-file-ingest-setup creates it)",
                     bucket)
         return []
-    objects = yellow_cab.list_data_objects(bucket, prefix, conn_id, formats=tuple(yellow_cab.FORMATS.values()))
+    from google.api_core import exceptions
+
+    objects = list_data_objects(bucket, prefix, conn_id, formats=tuple(FORMATS.values()))
     if not objects:
         return []
-    loaded = yellow_cab.logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    try:
+        loaded = logged_generations(bucket, prefix, project=project, dataset=dataset, conn_id=conn_id)
+    except exceptions.NotFound as exc:  # dataset or ingest_log
+        raise IngestLogMissing(f"{exc.message}: run event-file-ingest-setup first") from None
     return [o for o in objects if (o["object_name"], o["generation"]) not in loaded]
 
 

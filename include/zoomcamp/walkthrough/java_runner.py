@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.zoomcamp import config
+from include.zoomcamp.errors import PermanentError
 from include.zoomcamp.walkthrough.runtimes import PROJECT_FILES
 
 DOCKER, LOCAL, AUTO = "docker", "local", "auto"
@@ -116,6 +117,11 @@ def project_archive() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+class RunnerMissing(PermanentError):
+    """What the chosen Java runner needs is not there (a JDK or Maven on PATH, a Docker engine): no retry
+    installs or starts it."""
+
+
 class ToolCheck:
     """pre_execute hook of the local runner: fail at once, naming what to install, when a tool is missing."""
 
@@ -123,12 +129,10 @@ class ToolCheck:
         self.tools = tools
 
     def __call__(self, context=None) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
         missing = [tool for tool in self.tools if shutil.which(tool) is None]
         if missing:
             needs = sorted({INSTALL_HINTS[tool] for tool in missing})
-            raise AirflowFailException(
+            raise RunnerMissing(
                 f"{', '.join(missing)} not found on PATH: install {' and '.join(needs)}; "
                 f"or run Java in containers with a Docker engine ({config.JAVA_RUNNER_ENV}=docker)")
 
@@ -140,14 +144,12 @@ class DockerCheck:
         self.docker_url = docker_url
 
     def __call__(self, context=None) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
-
         import docker
 
         try:
             docker.DockerClient(base_url=self.docker_url, timeout=10).ping()
         except Exception as exc:  # docker raises DockerException, requests' errors or OSError
-            raise AirflowFailException(
+            raise RunnerMissing(
                 f"No Docker engine answers at {self.docker_url} ({type(exc).__name__}: {exc}): start Docker "
                 f"(or set DOCKER_HOST), or install a JDK 17 and Maven and set {config.JAVA_RUNNER_ENV}=local") from None
 

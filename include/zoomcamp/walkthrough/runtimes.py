@@ -17,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from include.zoomcamp import config, storage, templates
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,14 @@ PANDAS_REQUIREMENT = f"pandas=={version('pandas')}"
 PROJECT_FILES = config.PROJECT_ROOT / "include" / "walkthrough_files"
 SALES_CSV = PROJECT_FILES / "sales_data.csv"
 SALES_SCRIPT = PROJECT_FILES / "process_sales_data.py"
+
+
+class SharedFileMissing(PermanentError):
+    """The file an earlier task of the run writes is not there: that task has not run for this run."""
+
+
+class SalesScriptFailed(PermanentError):
+    """The project file process_sales_data.py failed on the project's sales_data.csv: a retry runs the same."""
 
 
 def default_storage_base() -> str:
@@ -44,11 +53,9 @@ def venv_cache() -> str:
 
 def storage_path(base: str, dag_id: str, run_id: str, name: str):
     """<base>/<dag_id>/<run_id>/<name> as an ObjectStoragePath (gs:// paths read through GCP_CONN_ID)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     if "://" not in base:
-        raise AirflowFailException(f"Variable {config.WALKTHROUGH_STORAGE_BASE_VAR} = {base!r} is not a URL "
-                                   "(file:///path or gs://bucket/prefix)")
+        raise storage.StorageLocationError(f"Variable {config.WALKTHROUGH_STORAGE_BASE_VAR} = {base!r} is not a "
+                                           "URL (file:///path or gs://bucket/prefix)")
     return storage.path(base, dag_id, run_id, name, variable=config.WALKTHROUGH_STORAGE_BASE_VAR)
 
 
@@ -60,10 +67,9 @@ def write_text(path, text: str):
 def read_csv(path):
     """The CSV at `path` (an ObjectStoragePath from an earlier task) as a pandas DataFrame."""
     import pandas as pd
-    from airflow.sdk.exceptions import AirflowFailException
 
     if not path.exists():
-        raise AirflowFailException(f"{path} does not exist: the task that writes it has not run for this run")
+        raise SharedFileMissing(f"{path} does not exist: the task that writes it has not run for this run")
     with path.open("r") as f:
         return pd.read_csv(f)
 
@@ -71,8 +77,6 @@ def read_csv(path):
 def run_sales_script(target):
     """Run the project file process_sales_data.py over sales_data.csv, as Kestra runs a namespace
     file (`python process_sales_data.py`) in a scratch directory, and store its summary at `target`."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     with tempfile.TemporaryDirectory(prefix="zoomcamp-sales-") as workdir:
         for project_file in (SALES_SCRIPT, SALES_CSV):
             shutil.copy(project_file, workdir)
@@ -81,7 +85,7 @@ def run_sales_script(target):
         for line in done.stdout.splitlines():
             log.info("%s", line)
         if done.returncode != 0:
-            raise AirflowFailException(f"{SALES_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()}")
+            raise SalesScriptFailed(f"{SALES_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()}")
         return write_text(target, (Path(workdir) / "summary.csv").read_text())
 
 

@@ -15,8 +15,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-from airflow.sdk import RetryDecision, RetryPolicy
-
 from include.zoomcamp import sql
 from include.zoomcamp.errors import PermanentError
 
@@ -29,6 +27,10 @@ TOP_CUSTOMERS = 5
 
 class OrdersFileError(PermanentError, ValueError):
     """The orders file cannot be aggregated as published: a retry would download the same."""
+
+
+class ChildOutputMissing(PermanentError):
+    """The parent finds no child run, or the child run returned nothing: a retry would read the same."""
 
 
 def download_orders(url: str, path: Path) -> Path:
@@ -91,40 +93,11 @@ def orders_summary(url: str) -> dict:
 
 def child_output(ti, child_dag_id: str, trigger_task_id: str, child_task_id: str):
     """The return value of `child_task_id` in the run `trigger_task_id` triggered (the parent's log step)."""
-    from airflow.sdk.exceptions import AirflowFailException
-
     child_run_id = ti.xcom_pull(task_ids=trigger_task_id, key="trigger_run_id")
     if not child_run_id:
-        raise AirflowFailException(f"Task {trigger_task_id!r} pushed no trigger_run_id: no child run to read")
+        raise ChildOutputMissing(f"Task {trigger_task_id!r} pushed no trigger_run_id: no child run to read")
     value = ti.xcom_pull(dag_id=child_dag_id, run_id=child_run_id, task_ids=child_task_id, default=None)
     if value is None:
-        raise AirflowFailException(f"{child_dag_id} run {child_run_id!r}: task {child_task_id!r} returned nothing")
+        raise ChildOutputMissing(f"{child_dag_id} run {child_run_id!r}: task {child_task_id!r} returned nothing")
     log.info("%s run %s returned: %s", child_dag_id, child_run_id, value)
     return value
-
-
-class FailWhenChildFails(RetryPolicy):
-    """The parent's trigger step does not retry a failed child run (Kestra's `transmitFailed`): the
-    child's own tasks have retried already, and a retry here would start another child run. Other
-    failures (the API server unreachable for a moment) follow the task's retries.
-
-    TriggerDagRunOperator reports a child run in a failed state as an AirflowException whose message
-    says "failed with failed state(s)", whether it waited in the worker or deferred to the triggerer.
-    """
-
-    def evaluate(self, exception, try_number, max_tries, context=None) -> RetryDecision:
-        if "failed with failed state" in str(exception):
-            return RetryDecision.fail(reason=f"the child run failed, so this run fails too: {exception}")
-        return RetryDecision.default()
-
-
-def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
-    """Kestra's Subflow task with `wait: true` and `transmitFailed: true`: trigger the child DAG and
-    wait for its run, deferred to the triggerer (no worker slot is held while the child runs); a
-    failed child run fails this task without a retry (FailWhenChildFails)."""
-    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-
-    return TriggerDagRunOperator(
-        task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
-        poke_interval=5, retry_policy=FailWhenChildFails(), **kwargs,
-    )

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from include.zoomcamp.ai.copilot import context
 from include.zoomcamp.ai.copilot.validation import NoCodeBlock, Validation, extract_code, validate
+from include.zoomcamp.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +70,14 @@ def build_prompt(request: str, ctx: Context, previous: str | None = None, errors
     return "\n\n".join(parts)
 
 
+class DraftRequestError(PermanentError):
+    """The copilot cannot draft as asked: an empty request, or a drafts folder where drafts would run unreviewed."""
+
+
+class NoValidDraft(PermanentError):
+    """Gemini gave no draft that passed validation within MAX_ROUNDS rounds; the message lists the last errors."""
+
+
 def check_drafts_dir(drafts_dir: str, dags_folders: list[Path]):
     """The drafts' folder as an ObjectStoragePath (a local path or URL: Variable copilot_drafts_dir); a local
     one inside a DAGs folder is refused: drafts there would run unreviewed."""
@@ -81,7 +88,7 @@ def check_drafts_dir(drafts_dir: str, dags_folders: list[Path]):
         local = Path(target.path).expanduser().resolve()
         for folder in dags_folders:
             if local.is_relative_to(folder.resolve()):
-                raise AirflowFailException(
+                raise DraftRequestError(
                     f"the drafts folder {local} is inside the DAGs folder {folder}: drafts would run unreviewed; "
                     "set Variable copilot_drafts_dir to a folder outside it"
                 )
@@ -92,7 +99,7 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
               max_rounds: int = MAX_ROUNDS) -> Draft:
     request = (request or "").strip()
     if not request:
-        raise AirflowFailException("param `request` is empty: describe the DAG to draft in plain language")
+        raise DraftRequestError("param `request` is empty: describe the DAG to draft in plain language")
     target_dir = check_drafts_dir(drafts_dir, dags_folders)
     ctx = Context.for_request(request)
     offered = re.findall(r"^from \S+ import (\w+)$", ctx.operators, re.MULTILINE)
@@ -115,7 +122,7 @@ def draft_dag(request: str, drafts_dir: str, generate: Generate, *, dags_folders
             previous, errors = code, result.errors
         log.warning("Round %s of %s: the draft failed validation:\n%s", round_no, max_rounds,
                     "\n".join(f"- {e}" for e in errors))
-    raise AirflowFailException(
+    raise NoValidDraft(
         f"no valid DAG after {max_rounds} rounds; the last draft's errors:\n" + "\n".join(f"- {e}" for e in errors)
     )
 

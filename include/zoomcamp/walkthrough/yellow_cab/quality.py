@@ -15,7 +15,7 @@ from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from include.zoomcamp import config, sql
 from include.zoomcamp.gcp.bigquery import table_ref
-from include.zoomcamp.walkthrough import yellow_cab
+from include.zoomcamp.walkthrough.yellow_cab.tables import RAW_TABLE
 
 SUBFLOW_DAG_ID = "yellow_cab_subflow"
 ZONES_TABLE = "taxi_zone_lookup"
@@ -69,7 +69,7 @@ TABLES = (ZONES_TABLE, ENRICHED_TABLE, *DETECTIONS, *AGGREGATIONS, CURATED_TABLE
 def enriched_sql(project: str, dataset: str = config.YELLOW_CAB_DATASET) -> str:
     """Every raw trip with its duration and pickup/drop-off borough, zone and service zone."""
     return sql.render(__file__, "quality_enriched", enriched_table=table_ref(project, dataset, ENRICHED_TABLE),
-                      raw_table=table_ref(project, dataset, yellow_cab.RAW_TABLE),
+                      raw_table=table_ref(project, dataset, RAW_TABLE),
                       zones_table=table_ref(project, dataset, ZONES_TABLE))
 
 
