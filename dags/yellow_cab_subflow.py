@@ -10,7 +10,7 @@ from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobO
 from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
 from airflow.sdk import DAG
 
-from include.zoomcamp import config
+from include.zoomcamp import config, errors
 from include.zoomcamp.defaults import GCP_DEFAULT_ARGS
 from include.zoomcamp.gcp import templates
 from include.zoomcamp.gcp.bigquery import query_job
@@ -25,7 +25,8 @@ with DAG(
     dag_id=quality.SUBFLOW_DAG_ID,
     schedule=None,
     max_active_runs=1,  # two runs would replace the same tables at once
-    default_args={**GCP_DEFAULT_ARGS, "retry_policy": GcpRetryPolicy(then=quality.FAIL_WHEN_BIGQUERY_REFUSES)},
+    default_args={**GCP_DEFAULT_ARGS,
+                  "retry_policy": GcpRetryPolicy(then=errors.retry_policy(quality.BIGQUERY_REFUSED))},
     tags=YELLOW_CAB_TAGS,
     doc_md=__doc__,
 ):

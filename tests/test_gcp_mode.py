@@ -297,8 +297,10 @@ def test_a_dag_policy_runs_after_the_gcp_one():
     from airflow.sdk import RetryAction
     from google.api_core import exceptions
 
-    from include.zoomcamp.walkthrough.yellow_cab.quality import FAIL_WHEN_BIGQUERY_REFUSES
+    from include.zoomcamp import errors as domain_errors
+    from include.zoomcamp.walkthrough.yellow_cab.quality import BIGQUERY_REFUSED
 
-    policy = errors.GcpRetryPolicy(then=FAIL_WHEN_BIGQUERY_REFUSES)
+    policy = errors.GcpRetryPolicy(then=domain_errors.retry_policy(BIGQUERY_REFUSED))
     assert policy.evaluate(exceptions.BadRequest("Syntax error"), 1, 4).action == RetryAction.FAIL
     assert policy.evaluate(exceptions.ServiceUnavailable("x"), 1, 4).action == RetryAction.DEFAULT
+    assert policy.evaluate(domain_errors.PermanentError("bad input"), 1, 4).action == RetryAction.FAIL

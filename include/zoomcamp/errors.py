@@ -19,12 +19,14 @@ class RetryableError(Exception):
     whose other errors are permanent)."""
 
 
-def retry_policy():
+def retry_policy(*rules):
     """An Airflow ExceptionRetryPolicy: RetryableError to the task's retries, PermanentError failed at once,
-    anything else to the task's retries. (A function: the loaders import this module without Airflow.)"""
+    then a DAG's own `rules` (RetryRule), anything else to the task's retries. (A function: the loaders
+    import this module without Airflow.)"""
     from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
     return ExceptionRetryPolicy(rules=[
         RetryRule(exception=RetryableError, action=RetryAction.DEFAULT),
         RetryRule(exception=PermanentError, action=RetryAction.FAIL, reason="a retry cannot fix this: see the error"),
+        *rules,
     ])

@@ -11,7 +11,7 @@ tests on the emulator).
 """
 from __future__ import annotations
 
-from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import RetryAction, RetryRule
 
 from include.zoomcamp import config, sql
 from include.zoomcamp.gcp.bigquery import table_ref
@@ -60,9 +60,9 @@ AGGREGATE_COLUMNS = (
 )
 # The subflow's tasks retry network and server errors; a job BigQuery refuses (a zone lookup that is
 # not the CSV described, a missing table or object) fails at once: a retry would read the same input.
-FAIL_WHEN_BIGQUERY_REFUSES = ExceptionRetryPolicy(rules=[RetryRule(
+BIGQUERY_REFUSED = RetryRule(
     exception=["google.api_core.exceptions.BadRequest", "google.api_core.exceptions.NotFound"],
-    action=RetryAction.FAIL, reason="BigQuery refused the job's input or SQL: a retry would read the same")])
+    action=RetryAction.FAIL, reason="BigQuery refused the job's input or SQL: a retry would read the same")
 TABLES = (ZONES_TABLE, ENRICHED_TABLE, *DETECTIONS, *AGGREGATIONS, CURATED_TABLE)
 
 
