@@ -26,10 +26,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from include.zoomcamp import config, sql
-from include.zoomcamp.gcp.bigquery import job_config, query_scalar, table_ref
+from include.zoomcamp.gcp.bigquery import job_config, load_file_to_staging, query_scalar, table_ref
 from include.zoomcamp.walkthrough.yellow_cab.files import GcsObject, ObjectLoadError, file_columns, source_format
 from include.zoomcamp.walkthrough.yellow_cab.tables import (
     INGEST_LOG_COLUMNS,
@@ -40,7 +40,6 @@ from include.zoomcamp.walkthrough.yellow_cab.tables import (
 
 log = logging.getLogger(__name__)
 
-STAGING_TTL = timedelta(hours=6)  # a staging table left by a crash expires by itself
 
 _CAST = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "STRING": "STRING", "TIMESTAMP": "TIMESTAMP",
          "BOOLEAN": "BOOL", "DATE": "DATE", "NUMERIC": "NUMERIC"}
@@ -149,7 +148,6 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from google.api_core import exceptions
-    from google.cloud import bigquery
 
     obj = GcsObject(bucket, object_name, int(generation) if generation not in (None, "") else None)
     fmt = source_format(object_name)
@@ -174,25 +172,17 @@ def load_object(bucket: str, object_name: str, generation: int | str | None, *, 
         return already
 
     columns = file_columns(storage, obj, fmt)
-    staging = f"{project}.{dataset}.{staging_table_name(obj, load)}"
-    table = bigquery.Table(staging, schema=[bigquery.SchemaField(n, t) for n, t in columns])
-    table.expires = datetime.now(timezone.utc) + STAGING_TTL
-    client.delete_table(staging, not_found_ok=True)  # this instance's own, left by an earlier try
-    client.create_table(table)
+    staging = f"{project}.{dataset}.{staging_table_name(obj, load)}"  # this task instance's own
     try:
-        load_config = bigquery.LoadJobConfig(
-            source_format=fmt, write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER",
-            autodetect=False, **({"skip_leading_rows": 1, "allow_quoted_newlines": True} if fmt == "CSV" else {}))
         try:
-            client.load_table_from_uri(obj.uri, staging, job_config=load_config).result()
+            staged = load_file_to_staging(client, obj.uri, staging, columns, fmt)
         except (exceptions.BadRequest, exceptions.NotFound) as exc:
             raise ObjectLoadError(f"{obj}: BigQuery could not load it as {fmt}: {exc}") from exc
-        staged = query_scalar(client, f"SELECT count(*) FROM `{staging}`")
-        sql, dropped = insert_select_sql(project, dataset, staging.rsplit(".", 1)[1], columns, fmt, obj)
+        insert, dropped = insert_select_sql(project, dataset, staging.rsplit(".", 1)[1], columns, fmt, obj)
         if dropped:
             log.warning("%s: columns not in %s, left out: %s", obj, RAW_TABLE, dropped)
         try:
-            job = client.query(sql, job_config=job_config(_key_params(obj)))
+            job = client.query(insert, job_config=job_config(_key_params(obj)))
             job.result()
         except exceptions.BadRequest as exc:  # e.g. a value that does not cast: nothing was inserted
             raise ObjectLoadError(f"{obj}: its rows do not fit {dataset}.{RAW_TABLE}: {exc}") from exc

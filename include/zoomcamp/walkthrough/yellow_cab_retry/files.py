@@ -7,11 +7,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import posixpath
-from datetime import datetime, timedelta, timezone
 
 from include.zoomcamp import config
 from include.zoomcamp.errors import PermanentError
-from include.zoomcamp.gcp.bigquery import query_scalar
+from include.zoomcamp.gcp.bigquery import load_file_to_staging
 from include.zoomcamp.walkthrough.yellow_cab.files import GcsObject, ObjectLoadError, file_columns, source_format
 from include.zoomcamp.walkthrough.yellow_cab_retry.tables import DATASET, bigquery_client
 
@@ -21,7 +20,6 @@ MAIN_DAG_ID = "yellow_cab_retry_main"
 PREFIX = "yc-retry/"  # the walkthrough's folder; data/, archive/ and errors/ below it
 DATA, ARCHIVE, ERRORS = "data/", "archive/", "errors/"
 STAGING_PREFIX = "stage_"
-STAGING_TTL = timedelta(hours=6)  # a staging table left by a crash expires by itself
 
 
 class RetryFileError(PermanentError):
@@ -60,7 +58,6 @@ def load_staging(bucket: str, object_name: str, generation: int, staging_table: 
     RetryFileError when the object is gone or BigQuery cannot read it as CSV."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from google.api_core import exceptions
-    from google.cloud import bigquery
 
     obj = GcsObject(bucket, object_name, int(generation))
     client = bigquery_client(project, conn_id)
@@ -69,16 +66,9 @@ def load_staging(bucket: str, object_name: str, generation: int, staging_table: 
     except ObjectLoadError as exc:
         raise RetryFileError(str(exc)) from None
     staging = f"{project}.{DATASET}.{staging_table}"
-    table = bigquery.Table(staging, schema=[bigquery.SchemaField(n, "STRING") for n, _ in columns])
-    table.expires = datetime.now(timezone.utc) + STAGING_TTL
-    client.delete_table(staging, not_found_ok=True)
-    client.create_table(table)
-    load_config = bigquery.LoadJobConfig(source_format="CSV", skip_leading_rows=1, allow_quoted_newlines=True,
-                                         write_disposition="WRITE_TRUNCATE", create_disposition="CREATE_NEVER")
     try:
-        client.load_table_from_uri(obj.uri, staging, job_config=load_config).result()
+        rows = load_file_to_staging(client, obj.uri, staging, [(name, "STRING") for name, _ in columns], "CSV")
     except (exceptions.BadRequest, exceptions.NotFound) as exc:
         raise RetryFileError(f"{obj}: BigQuery could not load it as CSV: {exc}") from None
-    rows = query_scalar(client, f"SELECT count(*) FROM `{staging}`")
     log.info("Staged %s: %d rows, columns %s, in %s", obj, rows, [n for n, _ in columns], staging)
     return rows
