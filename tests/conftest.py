@@ -164,8 +164,11 @@ def release_site(tmp_path_factory):
 
 def artifacts_dir(name: str) -> Path:
     """Where a test leaves what a person may want to look at after the run (stack logs, screenshots):
-    $ZOOMCAMP_TEST_ARTIFACTS/<name>, by default .local/test-artifacts/<name> (kept after the session)."""
-    path = Path(os.environ.get("ZOOMCAMP_TEST_ARTIFACTS") or REPO_ROOT / ".local" / "test-artifacts") / name
+    $ZOOMCAMP_TEST_ARTIFACTS/<name>, by default .local/test-artifacts/<name> (kept after the session); under
+    pytest-xdist, <name>-<worker> (gw0, gw1, ...), since each worker starts its own stacks."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    path = Path(os.environ.get("ZOOMCAMP_TEST_ARTIFACTS") or REPO_ROOT / ".local" / "test-artifacts") / (
+        f"{name}-{worker}" if worker else name)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
