@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devstack import airflow, bundles, gcp, private, procs, settings, workers
@@ -69,13 +70,19 @@ def start_services(root: Path, gcp_mode: str = config.GCP_EMULATORS, ports: dict
     ports = ports or _ports(root)
     postgres, *emulators = _services(root, ports)
     _state_path(root).write_text(json.dumps(ports))
-    postgres.start()
     if gcp_mode == config.GCP_REAL:
+        postgres.start()
         for emulator in reversed(emulators):
             emulator.stop()
     else:
-        for emulator in emulators:
-            emulator.start()
+        pubsub, gcs, bigquery = emulators
+        # Each start mostly waits for its process to listen: PostgreSQL, BigQuery and Pub/Sub-then-GCS (whose
+        # start creates topics on Pub/Sub) start side by side.
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            started = [pool.submit(postgres.start), pool.submit(bigquery.start),
+                       pool.submit(lambda: (pubsub.start(), gcs.start()))]
+        for start in started:
+            start.result()  # raises the first failure
     return environment(root, ports, gcp_mode)
 
 

@@ -69,42 +69,51 @@ def test_the_password_file_stays_0600_when_the_api_server_adds_its_users(tmp_pat
 
 
 # -- the explainer's connection follows the API server -------------------------------------------------
-def _stored_connection(conn_id: str):
+@pytest.fixture
+def metadata_copy(services):
+    """A copy of the session's metadata database, migrated, with its connections: (its URI, an ORM session
+    factory on it). A start's connections are written there, never into the database the session reads."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    uri = services.metadata_database("devstack_security_start")
+    engine = create_engine(uri)
+    try:
+        yield uri, sessionmaker(bind=engine)
+    finally:
+        engine.dispose()
+
+
+def _stored_connection(sessions, conn_id: str):
     """The connection as stored in the metadata database (not an AIRFLOW_CONN_* variable)."""
     from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with create_session() as session:
+    with sessions() as session:
         conn = session.scalar(select(Connection).where(Connection.conn_id == conn_id))
         return None if conn is None else (conn.host, conn.get_password())
 
 
-def _set_gemini_key(key: str | None) -> None:
+def _set_gemini_key(sessions, key: str) -> None:
     from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
     from sqlalchemy import delete
 
-    with create_session() as session:
+    with sessions() as session, session.begin():
         session.execute(delete(Connection).where(Connection.conn_id == config.GEMINI_CONN_ID))
-        if key is not None:
-            session.add(Connection(conn_id=config.GEMINI_CONN_ID, conn_type=config.GEMINI_CONN_TYPE, password=key))
+        session.add(Connection(conn_id=config.GEMINI_CONN_ID, conn_type=config.GEMINI_CONN_TYPE, password=key))
 
 
-def test_airflow_api_follows_the_api_servers_url_at_each_start(services):
+def test_airflow_api_follows_the_api_servers_url_at_each_start(metadata_copy):
     """A start on another API port replaces airflow_api (so the explainer's password goes to this stack's API
     server, not whatever listens on the old port); a Gemini key set by the user is kept."""
-    session_env = dict(os.environ)
-    _set_gemini_key("the-users-own-key")
-    try:
-        airflow.prepare_metadata({**session_env, "AIRFLOW__API__BASE_URL": "http://127.0.0.1:18080"})
-        assert _stored_connection(config.AIRFLOW_API_CONN_ID)[0] == "http://127.0.0.1:18080"
-        assert _stored_connection(config.GEMINI_CONN_ID)[1] == "the-users-own-key"
-    finally:
-        _set_gemini_key(None)
-        airflow.prepare_metadata(session_env)  # the session's connections, as conftest set them
-    assert _stored_connection(config.AIRFLOW_API_CONN_ID)[0] == session_env["AIRFLOW__API__BASE_URL"]
-    assert _stored_connection(config.GEMINI_CONN_ID)[1] == config.GEMINI_KEY_PLACEHOLDER
+    uri, sessions = metadata_copy
+    assert _stored_connection(sessions, config.AIRFLOW_API_CONN_ID)[0] == os.environ["AIRFLOW__API__BASE_URL"]
+    assert _stored_connection(sessions, config.GEMINI_CONN_ID)[1] == config.GEMINI_KEY_PLACEHOLDER
+    _set_gemini_key(sessions, "the-users-own-key")
+    airflow.prepare_metadata({**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": uri,
+                              "AIRFLOW__API__BASE_URL": "http://127.0.0.1:18080"})
+    assert _stored_connection(sessions, config.AIRFLOW_API_CONN_ID)[0] == "http://127.0.0.1:18080"
+    assert _stored_connection(sessions, config.GEMINI_CONN_ID)[1] == "the-users-own-key"
 
 
 # -- the metadata database has its own role -----------------------------------------------------------
