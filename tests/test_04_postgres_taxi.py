@@ -325,19 +325,20 @@ def test_a_run_killed_mid_load_leaves_the_table_as_it_was(pg, tmp_path, base_url
 def test_the_release_site_variable_set_as_in_the_ui_takes_effect(dagbag, pg, taxi_site, monkeypatch):
     """`taxi_data_base_url` stored in the metadata database (Admin > Variables) is the one used:
     nothing in the environment `make run` writes hides it."""
+    from airflow.models.variable import Variable
+
     from devstack.__main__ import PORTS
-    from devstack.airflow import airflow_cli
     from devstack.settings import airflow_environment
 
     monkeypatch.delenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL")
     env = airflow_environment(REPO_ROOT, {key: port for key, _, port in PORTS}, "postgresql+psycopg://u:p@h/airflow")
     assert not [name for name in env if name.startswith("AIRFLOW_VAR_")]
-    airflow_cli(dict(os.environ), "variables", "set", "taxi_data_base_url", taxi_site.url)
+    Variable.set("taxi_data_base_url", taxi_site.url)  # a row of the metadata database, as the UI writes it
     pg.execute("DELETE FROM public.green_tripdata WHERE filename = 'green_tripdata_2019-02.csv'")
     try:
         conf = {"taxi": "green", "year": "2019", "month": "02"}
         run = run_dag(dagbag.get_dag("04_postgres_taxi"), run_conf=conf)
     finally:
-        airflow_cli(dict(os.environ), "variables", "delete", "taxi_data_base_url")
+        Variable.delete("taxi_data_base_url")
     assert run.state == "success"  # the default site is out of reach here: the stored Variable was used
     assert _load_report(run)["rows_inserted"] == ROWS
