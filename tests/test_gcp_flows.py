@@ -62,6 +62,15 @@ def base_url(taxi_site, monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL", taxi_site)
 
 
+@pytest.fixture(scope="module")
+def green_month_loaded(dagbag, gcp_setup, taxi_site):
+    """green 2019-01 merged into BigQuery once for the module's tests that need rows there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_VAR_TAXI_DATA_BASE_URL", taxi_site)
+        run = run_dag(dagbag.get_dag("08_gcp_taxi"), run_conf={"taxi": "green", "year": "2019", "month": "01"})
+    assert run.state == "success"
+
+
 def _count(bigquery, table, where="TRUE"):
     return list(bigquery.query(f"SELECT count(*) FROM `{PROJECT}.{DATASET}.{table}` WHERE {where}").result())[0][0]
 
@@ -116,13 +125,12 @@ def test_taxi_month_through_gcs_into_bigquery(dagbag, gcp_setup, storage, bigque
 @pytest.mark.parametrize(("month", "message", "retried"), [("01", "truncated", True),
                                                   ("02", "line 41: 14 fields", False)],
                          ids=["truncated-gzip", "short-row"])
-def test_bad_file_fails_before_anything_is_merged(dagbag, gcp_setup, bigquery, storage, month, message, retried,
-                                                  quick_retries):
+def test_bad_file_fails_before_anything_is_merged(dagbag, green_month_loaded, bigquery, storage, month, message,
+                                                  retried, quick_retries):
     """A truncated download is retried (a fresh one may be whole), a malformed file fails at once."""
     from include.zoomcamp.gcp.taxi_tasks import extract_verify_upload
     from include.zoomcamp.taxi.source import TaxiMonth
 
-    run_dag(dagbag.get_dag("08_gcp_taxi"), run_conf={"taxi": "green", "year": "2019", "month": "01"})
     before = _count(bigquery, "green_tripdata")
     with pytest.raises(Exception, match=message):
         extract_verify_upload(TaxiMonth("green", "2020", month), os.environ["AIRFLOW_VAR_TAXI_DATA_BASE_URL"],
