@@ -29,7 +29,8 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", 60))
 DAG_FILES = len(list((Path(__file__).resolve().parents[1] / "dags").glob("*.py")))
 # phase -> the output line that ends it (devstack/__main__.py, devstack/standalone.py)
 START_PHASES = {
-    "services": re.compile(r"^Migrating Airflow's metadata", re.M),  # Postgres (initdb on a fresh dir), emulators
+    # Postgres (initdb on a fresh dir); the emulators start beside it and beside the metadata set-up
+    "services": re.compile(r"^Migrating Airflow's metadata", re.M),
     "metadata": re.compile(r"^[a-z-]+ +\| ", re.M),  # db migrate, pools, connections; then a component's first line
 }
 

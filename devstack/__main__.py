@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from devstack import airflow, bundles, gcp, private, procs, settings, workers
@@ -61,29 +62,37 @@ def environment(root: Path, ports: dict[str, int], gcp_mode: str = config.GCP_EM
     return settings.airflow_environment(root, ports, metadata_uri, gcs.url, bigquery.url, pubsub.host)
 
 
-def start_services(root: Path, gcp_mode: str = config.GCP_EMULATORS, ports: dict[str, int] | None = None
-                   ) -> dict[str, str]:
-    """Start (or reuse) the services under `root` (on `ports` when given); return the environment Airflow
-    needs. Real GCP mode: PostgreSQL only, and emulators an earlier start left running are stopped (their
-    data stays on disk)."""
+@contextmanager
+def starting_services(root: Path, gcp_mode: str = config.GCP_EMULATORS, ports: dict[str, int] | None = None):
+    """Start (or reuse) the services under `root` (on `ports` when given); yields the environment Airflow needs
+    once PostgreSQL is ready, while the emulators are still starting: what needs only PostgreSQL (the metadata
+    set-up) runs in the block, and the emulators are ready when it ends. Real GCP mode: PostgreSQL only, and
+    emulators an earlier start left running are stopped (their data stays on disk)."""
     private.private_dir(root)
     ports = ports or _ports(root)
-    postgres, *emulators = _services(root, ports)
+    postgres, pubsub, gcs, bigquery = _services(root, ports)
     _state_path(root).write_text(json.dumps(ports))
     if gcp_mode == config.GCP_REAL:
         postgres.start()
-        for emulator in reversed(emulators):
+        for emulator in (bigquery, gcs, pubsub):
             emulator.stop()
-    else:
-        pubsub, gcs, bigquery = emulators
-        # Each start mostly waits for its process to listen: PostgreSQL, BigQuery and Pub/Sub-then-GCS (whose
-        # start creates topics on Pub/Sub) start side by side.
-        with ThreadPoolExecutor(max_workers=3) as pool:
-            started = [pool.submit(postgres.start), pool.submit(bigquery.start),
-                       pool.submit(lambda: (pubsub.start(), gcs.start()))]
-        for start in started:
-            start.result()  # raises the first failure
-    return environment(root, ports, gcp_mode)
+        yield environment(root, ports, gcp_mode)
+        return
+    # Each start mostly waits for its process to listen: BigQuery, and Pub/Sub then GCS (whose start creates
+    # topics on Pub/Sub), start beside PostgreSQL and beside the block.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        emulators = [pool.submit(bigquery.start), pool.submit(lambda: (pubsub.start(), gcs.start()))]
+        postgres.start()
+        yield environment(root, ports, gcp_mode)
+    for started in emulators:
+        started.result()  # raises an emulator's failure
+
+
+def start_services(root: Path, gcp_mode: str = config.GCP_EMULATORS, ports: dict[str, int] | None = None
+                   ) -> dict[str, str]:
+    """Start (or reuse) the services under `root`, all of them ready; returns the environment Airflow needs."""
+    with starting_services(root, gcp_mode, ports) as env:
+        return env
 
 
 def gcp_settings(mode_argument: str | None) -> gcp.GcpSettings:
@@ -192,17 +201,18 @@ def run_airflow(root: Path, gcp_config: gcp.GcpSettings | None = None, executor:
     procs.record_launcher(root)
     # Airflow's processes inherit this environment: nothing of the other mode's
     removed = gcp.clean_inherited(os.environ, gcp_config.mode)
-    env = {**start_services(root, gcp_config.mode), **git_env}
-    settings.write_env_file(env)
-    print(services_line(env))
-    if git_env:
-        print("DAG bundles:", bundles.describe(git_env))
-    print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
-          f"the api-server and kept in {env['AIRFLOW_HOME']}/{settings.PASSWORDS_FILE})")
     proc = None
     try:
-        print("Migrating Airflow's metadata database and creating the pools...")
-        airflow.prepare_metadata(env)
+        with starting_services(root, gcp_config.mode) as services_env:
+            env = {**services_env, **git_env}
+            settings.write_env_file(env)
+            print(services_line(env))
+            if git_env:
+                print("DAG bundles:", bundles.describe(git_env))
+            print(f"Airflow UI: {env['AIRFLOW__API__BASE_URL']}  (user admin; the password is printed below by "
+                  f"the api-server and kept in {env['AIRFLOW_HOME']}/{settings.PASSWORDS_FILE})")
+            print("Migrating Airflow's metadata database and creating the pools...", flush=True)
+            airflow.prepare_metadata(env)
         prepare_gcp(env, gcp_config, removed)
         if executor == "celery":
             env.update(celery_environment(root, env, worker_count))
@@ -247,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         if procs.live_launcher(root) is None:  # never the processes of a `make run` still serving root
             stop_leftovers(root)
         removed = gcp.clean_inherited(os.environ, gcp_config.mode)
-        env = {**start_services(root, gcp_config.mode), **git_env}
-        airflow.prepare_metadata(env)
+        with starting_services(root, gcp_config.mode) as services_env:
+            env = {**services_env, **git_env}
+            airflow.prepare_metadata(env)
         prepare_gcp(env, gcp_config, removed)
         settings.write_env_file(env)
         print(f"Services up: {services_line(env)}; wrote {settings.ENV_FILE}")
