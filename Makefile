@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run services stop test test-fast lint bench clean run-git
 
+# Python writes each module's bytecode the first time it is imported, so the install compiles nothing and
+# only what the processes import is compiled (docs/operations.md#installing).
+unexport PYTHONDONTWRITEBYTECODE
+
 # uv (pinned in constraints.txt, installed from PyPI into .venv by pip) installs the same pins as
 # pip would, several times faster (figures: docs/operations.md#installing).
 $(STAMP): requirements.txt requirements-local.txt requirements-emulators.txt constraints.txt
@@ -15,7 +19,7 @@ $(STAMP): requirements.txt requirements-local.txt requirements-emulators.txt con
 	  echo "make: could not install uv (pinned in constraints.txt) from PyPI into $(VENV)." >&2; \
 	  echo "      Check the network or proxy (pip's own settings apply), then run make again." >&2; \
 	  exit 1; }
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-local.txt -c constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-local.txt -c constraints.txt
 	touch $(STAMP)
 
 # GCP=emulators|real: which GCP the DAGs use (docs/gcp.md); remembered in zoomcamp.env for later runs.
@@ -60,7 +64,8 @@ lint: $(STAMP)
 
 ## bench: one month against a bare COPY, a month's load as the table fills, a 31-month backfill
 ## through the scheduler, upload-to-rows latency of the event-driven ingest, the dashboard on 10 000
-## runs, an idle `make run`'s memory (prints figures; docs/operations.md#benchmarks, docs/walkthrough.md)
+## runs, an idle `make run`'s memory, the first `make run` of a fresh clone of HEAD (prints figures;
+## docs/operations.md#benchmarks, docs/walkthrough.md)
 bench: $(STAMP)
 	$(BIN)/python -m bench.taxi_load
 	$(BIN)/python -m bench.table_growth
@@ -68,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.event_latency
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.idle_stack
+	$(BIN)/python -m bench.first_run
 
 clean: stop
 	rm -rf .local devstack.env
