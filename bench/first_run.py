@@ -2,9 +2,10 @@
 `make run` there (its own .venv, throw-away data and free ports; the package cache as the machine has it) until
 the UI answers.
 
-`python -m bench.first_run`. Prints `first_run_to_ui_s=` and where it goes: the install (until
+`python -m bench.first_run`. Prints the time to a UI that answers and where it goes: the install (until
 `.venv/.installed`), the services, the metadata set-up and Airflow's components until the api-server answers
-(bench.idle_stack.START_PHASES); asserts nothing. Stopped with Ctrl-C, as a user stops it.
+(bench.idle_stack.START_PHASES); the last line is `first_run_to_ui_s=… install_s=…`. Asserts nothing.
+Stopped with Ctrl-C, as a user stops it.
 """
 from __future__ import annotations
 
@@ -57,13 +58,14 @@ def main() -> None:
         poll_until(lambda: _answers(url), START_TIMEOUT, f"the UI did not answer; see {log}", interval=0.2)
         ui = time.monotonic() - started
         times.done.set()
-        print(f"first_run_to_ui_s={ui:.1f}  (git clone done; install, services, metadata set-up, Airflow's "
-              "components, until the api-server answers)")
+        print(f"first make run to a UI that answers: {ui:.1f} s (git clone done; install, services, metadata "
+              "set-up, Airflow's components, until the api-server answers)")
         previous = 0.0
         for phase, at in sorted({"install": installed, **times.seen, "components until the UI answers": ui}.items(),
                                 key=lambda item: item[1]):
             print(f"  {phase:<40} {at - previous:6.1f} s")
             previous = at
+        print(f"first_run_to_ui_s={ui:.1f} install_s={installed:.1f}")
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
