@@ -9,8 +9,8 @@ api-server generates the simple auth manager's passwords on its first start and 
 
 With the CeleryExecutor (`make run EXECUTOR=celery`) the Celery workers devstack.workers describes run
 beside them, each with its own environment. Each component's output lines are printed with its name in
-front. SIGINT or SIGTERM stops them all; when one exits by itself, the others are stopped and this process
-exits with its code.
+front. SIGINT or SIGTERM stops them all, each with one SIGTERM (a second signal would cut its shutdown
+short); when one exits by itself, the others are stopped and this process exits with its code.
 """
 from __future__ import annotations
 

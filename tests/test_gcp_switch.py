@@ -102,6 +102,16 @@ def _green_rows(monkeypatch, stack) -> int:
     return list(bigquery_client().query(query).result())[0][0]
 
 
+def _stopped_cleanly(stack) -> None:
+    """Ctrl-C stopped every component with one signal, before anything had to be killed."""
+    output = stack.output()
+    assert stack.proc.returncode == 0, output[-3000:]
+    for component in ("scheduler", "dag-processor", "triggerer"):
+        signals = [line for line in output.splitlines()
+                   if line.startswith(f"{component} ") and "Exiting gracefully upon receiving signal" in line]
+        assert len(signals) == 1, (component, signals)
+
+
 @pytest.fixture
 def taxi_site(tmp_path):
     write_taxi_gz(tmp_path / "site", "green", 2019, 1, TAXI_ROWS)
@@ -134,6 +144,7 @@ def test_switching_to_real_gcp_and_back_keeps_everything(tmp_path, monkeypatch, 
             _ingest(stack, monkeypatch, "landing/before_switch.parquet", 300, seed=1)
             green_rows = _green_rows(monkeypatch, stack)
             assert green_rows == TAXI_ROWS
+        _stopped_cleanly(stack)
         before = _snapshot(data)
         assert any(path.startswith("gcs/") for path in before) and any(path.startswith("bigquery/") for path in before)
 
