@@ -52,7 +52,7 @@ test: $(STAMP)
 ## test-fast: the inner loop: every test that needs no Airflow stack, browser, JDK,
 ##   virtualenv build, deployment tool or Google's Pub/Sub emulator (docs/operations.md#tests), spread
 ##   file by file over FAST_WORKERS processes, each with its own services
-FAST_WORKERS ?= 2
+FAST_WORKERS ?= 3
 test-fast: $(STAMP)
 	$(BIN)/python -m devstack.system_packages --install sandbox
 	$(BIN)/python -m pytest -m "not (stack or browser or jdk or virtualenv or deploy or pubsub_google)" \
