@@ -100,15 +100,11 @@ def wait_until_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 1
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
-    """Stop Airflow's components: SIGINT to devstack.standalone, which passes one SIGTERM to each; SIGKILL
-    to the whole process group after `timeout`.
-
-    Only devstack.standalone is signalled: a component signalled twice cuts its shutdown short (the
-    scheduler then stops waiting for its LocalExecutor workers, which ignore SIGINT, and hangs at exit
-    until killed)."""
+    """Stop Airflow's components: SIGINT to the whole process group, once (devstack.standalone waits for
+    the components, which have it too), then SIGKILL after `timeout`."""
     if proc.poll() is not None:
         return proc.returncode
-    os.kill(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -9,8 +9,11 @@ api-server generates the simple auth manager's passwords on its first start and 
 
 With the CeleryExecutor (`make run EXECUTOR=celery`) the Celery workers devstack.workers describes run
 beside them, each with its own environment. Each component's output lines are printed with its name in
-front. SIGINT or SIGTERM stops them all, each with one SIGTERM (a second signal would cut its shutdown
-short); when one exits by itself, the others are stopped and this process exits with its code.
+front. SIGINT is for the whole process group (devstack.airflow.stop sends it so): each component has it
+already, and this process waits for them. SIGTERM is for this process alone: it passes one SIGTERM to each.
+A component is never signalled twice, which would cut its shutdown short (the scheduler would stop
+waiting for its LocalExecutor workers, which ignore SIGINT, and hang at exit until killed). When one
+exits by itself, the others are stopped and this process exits with its code.
 """
 from __future__ import annotations
 
@@ -41,8 +44,14 @@ def _forward(name: str, stream) -> None:
             sys.stdout.flush()
 
 
+class _Stop(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise _Stop(signum)
 
 
 def components() -> dict[str, tuple[list[str], dict[str, str]]]:
@@ -58,6 +67,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     running: dict[str, subprocess.Popen] = {}
+    group_signalled = False
     try:
         started = components()
     except workers.IsolationUnavailable as exc:
@@ -74,13 +84,14 @@ def main() -> int:
                     print(f"{name} exited with {proc.returncode}: stopping the other components", flush=True)
                     return proc.returncode or 1
             time.sleep(0.5)
-    except KeyboardInterrupt:
+    except _Stop as stop:
+        group_signalled = stop.signum == signal.SIGINT
         return 0
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the stopping short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for proc in running.values():
-            if proc.poll() is None:
+            if proc.poll() is None and not group_signalled:
                 proc.terminate()
         for proc in running.values():
             proc.wait()  # devstack.airflow.stop kills the whole group when this takes too long
