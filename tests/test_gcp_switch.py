@@ -103,13 +103,13 @@ def _green_rows(monkeypatch, stack) -> int:
 
 
 def _stopped_cleanly(stack) -> None:
-    """Ctrl-C stopped every component with one signal, before anything had to be killed."""
+    """Ctrl-C stopped Airflow before anything had to be killed, the scheduler with one signal (a second
+    one cuts its wait for the LocalExecutor's workers short, and it hangs until killed)."""
     output = stack.output()
     assert stack.proc.returncode == 0, output[-3000:]
-    for component in ("scheduler", "dag-processor", "triggerer"):
-        signals = [line for line in output.splitlines()
-                   if line.startswith(f"{component} ") and "Exiting gracefully upon receiving signal" in line]
-        assert len(signals) == 1, (component, signals)
+    signals = [line for line in output.splitlines()
+               if line.startswith("scheduler ") and "Exiting gracefully upon receiving signal" in line]
+    assert len(signals) == 1, signals
 
 
 @pytest.fixture
