@@ -90,22 +90,49 @@ def pg(pg_uri):
         yield conn
 
 
+def _parse(path: Path) -> dict:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(path))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
 class ParsedDags:
-    """The project's DAG files as parsed, without the metadata database (DagBag.get_dag would ask it)."""
+    """The project's DAG files as parsed, without the metadata database (DagBag.get_dag would ask it).
+    A DAG's file is named by its dag_id, so `get_dag` parses that one file, once: a test process parses
+    only the DAGs its tests use; `dags` parses the whole folder. Files are parsed in the environment the
+    session had when this was created, whatever the test asking for a DAG has set for its own run (a DAG
+    file may read a Variable when parsed)."""
 
     def __init__(self, folder: Path):
-        from airflow.dag_processing.dagbag import DagBag
+        self.folder = folder
+        self._environment = dict(os.environ)
+        self._parsed: dict = {}
+        self._whole_folder = False
 
-        bag = DagBag(str(folder))
-        assert not bag.import_errors, bag.import_errors
-        self.dags = bag.dags
+    def _parse(self, path: Path) -> dict:
+        from unittest import mock
+
+        with mock.patch.dict(os.environ, self._environment, clear=True):
+            return _parse(path)
+
+    @property
+    def dags(self) -> dict:
+        if not self._whole_folder:
+            for dag_id, dag in self._parse(self.folder).items():
+                self._parsed.setdefault(dag_id, dag)
+            self._whole_folder = True
+        return dict(self._parsed)
 
     @property
     def dag_ids(self) -> list[str]:
         return list(self.dags)
 
     def get_dag(self, dag_id: str):
-        return self.dags[dag_id]
+        if dag_id not in self._parsed:
+            self._parsed[dag_id] = self._parse(self.folder / f"{dag_id}.py")[dag_id]
+        return self._parsed[dag_id]
 
 
 @pytest.fixture(scope="session")
@@ -116,7 +143,7 @@ def dagbag() -> ParsedDags:
 def fresh_dag(dag_id: str):
     """The DAG parsed anew from its file: in-process dag.test() renders templates onto the task objects
     themselves, so a run with other Variables must not use (and leave its values in) the session's DAG."""
-    return ParsedDags(REPO_ROOT / "dags" / f"{dag_id}.py").get_dag(dag_id)
+    return _parse(REPO_ROOT / "dags" / f"{dag_id}.py")[dag_id]
 
 
 @pytest.fixture

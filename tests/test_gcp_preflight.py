@@ -114,8 +114,9 @@ def test_the_emulators_placeholder_project_is_refused_in_real_mode(dagbag, real_
 
 
 def test_event_ingest_fails_when_the_variables_moved_away_from_what_it_watches(dagbag, monkeypatch, capsys):
-    monkeypatch.setenv("AIRFLOW_VAR_GCP_BUCKET_NAME", "another-bucket")  # as if 06_gcp_kv had stored it
-    run = run_dag(dagbag.get_dag("event-file-ingest"))
+    dag = dagbag.get_dag("event-file-ingest")  # parsed with the default bucket
+    monkeypatch.setenv("AIRFLOW_VAR_GCP_BUCKET_NAME", "another-bucket")  # as if 06_gcp_kv had stored it since
+    run = run_dag(dag)
     _failed_first(run, "collect_objects")
     log = capsys.readouterr().out
     assert ("Variable GCP_BUCKET_NAME is 'another-bucket' but this DAG was parsed with "
