@@ -42,25 +42,29 @@ def airflow_cli_batch(env: dict[str, str], *commands: list[str]) -> subprocess.C
                           env=process_environment(env), check=True, capture_output=True, text=True)
 
 
-def prepare_metadata(env: dict[str, str]) -> None:
+def prepare_metadata(env: dict[str, str], in_this_process: bool = False) -> None:
     """Migrate the metadata database and create the pools and connections the DAGs use (all idempotent).
 
     The connections live in the metadata database rather than AIRFLOW_CONN_* variables, so a key set in the
     UI is not hidden: `gemini_default` (a placeholder without key) is kept when it exists; `airflow_api` (the
     AI failure explainer's user) is replaced at every start, so the explainer sends its password to this
-    start's API server, whatever port that has."""
+    start's API server, whatever port that has. `in_this_process`: the commands run here rather than in an
+    `airflow` process, for a process that has Airflow imported with `env` as its configuration already."""
     api = settings.airflow_api_connection(env["AIRFLOW__API__BASE_URL"], explainer_password(env))
     with tempfile.TemporaryDirectory() as tmp:  # mode 0700
         kept, replaced = Path(tmp) / "kept.json", Path(tmp) / "replaced.json"
         kept.write_text(json.dumps({config.GEMINI_CONN_ID: settings.gemini_placeholder_connection()}))
         replaced.write_text(json.dumps({config.AIRFLOW_API_CONN_ID: api}))
-        airflow_cli_batch(
-            env,
-            ["db", "migrate"],
-            *(["pools", "set", name, str(slots), doc] for name, slots, doc in config.pools()),
-            ["connections", "import", str(kept)],
-            ["connections", "import", "--overwrite", str(replaced)],
-        )
+        commands = [["db", "migrate"],
+                    *(["pools", "set", name, str(slots), doc] for name, slots, doc in config.pools()),
+                    ["connections", "import", str(kept)],
+                    ["connections", "import", "--overwrite", str(replaced)]]
+        if in_this_process:
+            from devstack import airflow_batch
+
+            airflow_batch.main(commands)
+        else:
+            airflow_cli_batch(env, *commands)
 
 
 def explainer_password(env: dict[str, str]) -> str:
