@@ -90,7 +90,7 @@ def pg(pg_uri):
         yield conn
 
 
-def _parse(path: Path) -> dict:
+def _dags_in(path: Path) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(str(path))
@@ -115,7 +115,7 @@ class ParsedDags:
         from unittest import mock
 
         with mock.patch.dict(os.environ, self._environment, clear=True):
-            return _parse(path)
+            return _dags_in(path)
 
     @property
     def dags(self) -> dict:
@@ -143,7 +143,7 @@ def dagbag() -> ParsedDags:
 def fresh_dag(dag_id: str):
     """The DAG parsed anew from its file: in-process dag.test() renders templates onto the task objects
     themselves, so a run with other Variables must not use (and leave its values in) the session's DAG."""
-    return _parse(REPO_ROOT / "dags" / f"{dag_id}.py")[dag_id]
+    return _dags_in(REPO_ROOT / "dags" / f"{dag_id}.py")[dag_id]
 
 
 @pytest.fixture
