@@ -1,11 +1,13 @@
 """What an idle `make run` holds: `python -m devstack run` on throw-away data and free ports, as a user starts it;
-60 s after the UI answers (BENCH_IDLE_SECONDS), the proportional set size (PSS) of every process it started
-(Airflow's components, their workers, Postgres, the emulators), summed per component.
+once every DAG file is parsed, over the next 60 s (BENCH_IDLE_SECONDS): the proportional set size (PSS) of every
+process it started (Airflow's components, their workers, Postgres, the emulators) and the CPU they use, summed
+per component.
 
 `python -m bench.idle_stack`. Prints the time from the start to a UI that answers (`start_to_ui_s=`) and where
 it goes (START_PHASES, read from the time each phase's first line appears in the output, and the first parse
-of every DAG file), one line per component and `idle_pss_mb=N`; asserts nothing. A process is the stack's when it is the
-`devstack run` process, a service's (its pid file) or a descendant of either.
+of every DAG file), one line per component, `idle_pss_mb=N` and `idle_cpu_percent=N`; asserts nothing. A
+process is the stack's when it is the `devstack run` process, a service's (its pid file) or a descendant of
+either.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import psutil
 
 from bench.services import machine_line
+from devstack import preloaded
 from tests.fixtures.devstack_run import DevstackRun, devstack_env
 from tests.fixtures.polling import poll_until
 
@@ -61,7 +64,10 @@ def component(proc: psutil.Process) -> str:
     if Path(words[0]).name.startswith("postgres"):
         return "postgres"
     if "-m" in words[:3] and words.index("-m") + 1 < len(words):
-        return words[words.index("-m") + 1]
+        module = words[words.index("-m") + 1]
+        if module == preloaded.__name__ and words.index("-m") + 2 < len(words):
+            return f"airflow {words[words.index('-m') + 2]}"
+        return module
     if match := re.search(r"airflow (?:-\S+ )*([a-z][a-z_-]+)", text):
         return f"airflow {match.group(1)}"
     return Path(words[0]).name
@@ -100,6 +106,28 @@ def pss_by_component(procs: list[psutil.Process]) -> dict[str, tuple[int, float]
     return {name: (n, mb) for name, (n, mb) in totals.items()}
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> dict[int, tuple[str, float]]:
+    """pid -> (component, user + system CPU seconds so far)."""
+    seconds = {}
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            seconds[proc.pid] = (component(proc), times.user + times.system)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return seconds
+
+
+def cpu_by_component(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                     seconds: float) -> dict[str, float]:
+    """component -> share of one core used between the two readings, in percent (processes in both)."""
+    totals: dict[str, float] = defaultdict(float)
+    for pid, (name, used) in after.items():
+        if pid in before:
+            totals[name] += (used - before[pid][1]) / seconds * 100
+    return dict(totals)
+
+
 def main() -> None:
     print(machine_line())
     root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-idle-"))
@@ -122,13 +150,17 @@ def main() -> None:
             poll_until(lambda: run.api("GET", "/api/v2/dags?limit=1")["total_entries"] >= DAG_FILES, 300,
                        "the DAG files were not all parsed")
             print(f"start_to_all_dags_s={time.monotonic() - started:.1f}  (every DAG file parsed once)")
+            data_dir = Path(env["ZOOMCAMP_DATA_DIR"])
+            cpu_before = cpu_seconds(stack_processes(run.proc.pid, data_dir))
             time.sleep(IDLE_SECONDS)
-            procs = stack_processes(run.proc.pid, Path(env["ZOOMCAMP_DATA_DIR"]))
+            procs = stack_processes(run.proc.pid, data_dir)
             figures = pss_by_component(procs)
-        print(f"idle {IDLE_SECONDS:.0f} s after the UI answered: {len(procs)} processes")
+            cpu = cpu_by_component(cpu_before, cpu_seconds(procs), IDLE_SECONDS)
+        print(f"idle {IDLE_SECONDS:.0f} s after every DAG file was parsed: {len(procs)} processes")
         for name, (n, mb) in sorted(figures.items(), key=lambda item: -item[1][1]):
-            print(f"  {name:<40} {n:>2} process(es) {mb:7.0f} MB")
+            print(f"  {name:<40} {n:>2} process(es) {mb:7.0f} MB  {cpu.get(name, 0):5.1f} % of a core")
         print(f"idle_pss_mb={sum(mb for _, mb in figures.values()):.0f}")
+        print(f"idle_cpu_percent={sum(cpu.values()):.1f}  (of one core, over those {IDLE_SECONDS:.0f} s)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from devstack import workers
+from devstack import preloaded, workers
 from devstack.airflow import airflow_command
 
 COMPONENTS = {
@@ -58,6 +58,8 @@ def components() -> dict[str, tuple[list[str], dict[str, str]]]:
     """name -> (command, extra environment): Airflow's components, plus the Celery workers when that is the
     executor."""
     started = {name: (command, {}) for name, command in COMPONENTS.items()}
+    if preloaded.enabled(os.environ):
+        started["scheduler"] = (preloaded.command(COMPONENTS["scheduler"][1:]), {})
     if os.environ.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
         started.update(workers.commands(os.environ, airflow_command()))
     return started

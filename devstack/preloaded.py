@@ -1,0 +1,85 @@
+"""Airflow's scheduler with the provider modules the project's DAGs use already imported:
+`python -m devstack.preloaded scheduler <its arguments>` (devstack.standalone starts it so, unless
+ZOOMCAMP_PRELOAD_PROVIDERS=0).
+
+The LocalExecutor forks its workers from the scheduler, and each task is forked from a worker, then imports
+its DAG file. A Google DAG's file spends most of its import on the Google provider and its client libraries
+(about 1.5 s of CPU on the 2-core machine, for every task). Imported here, once, before the workers are
+forked, they are shared by every task instead; the cost is the memory they hold
+(docs/operations.md#preloaded-providers).
+
+Only installed packages are imported (`airflow.providers.*`), never the project's own modules: an edit to
+`include/` or `dags/` reaches the next task as it would without this.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+SWITCH_ENV = "ZOOMCAMP_PRELOAD_PROVIDERS"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("dags", "include")
+PRELOADED_PREFIX = "airflow.providers."
+
+
+def enabled(env: dict[str, str]) -> bool:
+    value = env.get(SWITCH_ENV, "1").strip().lower()
+    if value not in ("0", "1", "false", "true", "no", "yes"):
+        raise SystemExit(f"{SWITCH_ENV}={value!r}: say 1 (import the DAGs' providers in the scheduler "
+                         "before it forks its workers, the default) or 0 (each task imports them itself)")
+    return value in ("1", "true", "yes")
+
+
+def command(airflow_args: list[str]) -> list[str]:
+    """`airflow <airflow_args>` with the providers preloaded."""
+    return [sys.executable, "-m", __name__, *airflow_args]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The absolute module names `path` imports (`import a.b`, `from a.b import c`)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def provider_modules(roots: Iterable[Path]) -> list[str]:
+    """Every `airflow.providers.*` module a Python file under `roots` imports, sorted."""
+    found = set()
+    for root in roots:
+        for path in root.rglob("*.py"):
+            found.update(name for name in imported_modules(path) if name.startswith(PRELOADED_PREFIX))
+    return sorted(found)
+
+
+def preload(modules: Iterable[str]) -> list[str]:
+    """Imports each module; returns those that failed (a DAG file importing one reports the error itself)."""
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            failed.append(name)
+    return failed
+
+
+def main() -> None:
+    command = sys.argv[1:]
+    failed = preload(provider_modules(PROJECT_ROOT / source for source in SOURCES))
+    if failed:
+        print(f"devstack.preloaded: not preloaded (each task imports them itself): {', '.join(failed)}",
+              file=sys.stderr, flush=True)
+    from airflow.__main__ import main as airflow_main
+
+    sys.argv = [str(Path(sys.executable).with_name("airflow")), *command]
+    airflow_main()
+
+
+if __name__ == "__main__":
+    main()

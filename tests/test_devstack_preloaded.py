@@ -1,0 +1,66 @@
+"""devstack.preloaded: the scheduler imports the providers the DAGs use before it forks the LocalExecutor's
+workers (the stack tests run every task that way); ZOOMCAMP_PRELOAD_PROVIDERS=0 turns it off."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from devstack import preloaded, standalone
+from devstack.airflow import airflow_command
+
+
+def test_the_providers_are_read_from_the_dags_and_include_never_the_projects_own_modules():
+    modules = preloaded.provider_modules(preloaded.PROJECT_ROOT / source for source in preloaded.SOURCES)
+    assert "airflow.providers.google.cloud.operators.bigquery" in modules  # dags/yellow_cab_subflow.py
+    assert "airflow.providers.postgres.hooks.postgres" in modules  # include/zoomcamp/...
+    assert all(name.startswith("airflow.providers.") for name in modules)
+
+
+def test_imported_modules_reads_absolute_imports_only(tmp_path):
+    source = tmp_path / "a_dag.py"
+    source.write_text(textwrap.dedent("""
+        import airflow.providers.standard.operators.bash
+        from airflow.providers.google.cloud.hooks.gcs import GCSHook
+        from . import sibling
+        def later():
+            from airflow.providers.postgres.hooks.postgres import PostgresHook
+    """))
+    assert preloaded.imported_modules(source) == {
+        "airflow.providers.standard.operators.bash", "airflow.providers.google.cloud.hooks.gcs",
+        "airflow.providers.postgres.hooks.postgres"}
+
+
+def test_a_module_that_cannot_be_imported_is_reported_and_the_rest_are_imported():
+    bash = "airflow.providers.standard.operators.bash"
+    code = ("import sys; from devstack import preloaded; "
+            f"print(preloaded.preload(['airflow.providers.no_such_provider.hooks', '{bash}'])); "
+            f"print('{bash}' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=preloaded.PROJECT_ROOT).stdout.split()
+    assert out == ["['airflow.providers.no_such_provider.hooks']", "True"]
+
+
+def test_the_scheduler_starts_preloaded_unless_switched_off(monkeypatch):
+    monkeypatch.delenv(preloaded.SWITCH_ENV, raising=False)
+    command, _ = standalone.components()["scheduler"]
+    assert command == [sys.executable, "-m", "devstack.preloaded", "scheduler", "--skip-serve-logs"]
+    monkeypatch.setenv(preloaded.SWITCH_ENV, "0")
+    command, _ = standalone.components()["scheduler"]
+    assert command == [airflow_command(), "scheduler", "--skip-serve-logs"]
+
+
+def test_a_switch_value_that_is_neither_on_nor_off_names_both():
+    with pytest.raises(SystemExit, match=r"ZOOMCAMP_PRELOAD_PROVIDERS='maybe': say 1 .* or 0"):
+        preloaded.enabled({preloaded.SWITCH_ENV: "maybe"})
+
+
+def test_the_preloaded_scheduler_is_airflows_own_command():
+    """`python -m devstack.preloaded scheduler --help` is `airflow scheduler --help`, after the imports."""
+    out = subprocess.run([sys.executable, "-m", "devstack.preloaded", "scheduler", "--help"], capture_output=True,
+                         text=True, timeout=120, cwd=preloaded.PROJECT_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "Usage: airflow scheduler" in out.stdout and "--skip-serve-logs" in out.stdout
+    assert "not preloaded" not in out.stderr
