@@ -1,12 +1,12 @@
-"""Airflow's scheduler with the provider modules the project's DAGs use already imported:
-`python -m devstack.preloaded scheduler <its arguments>` (devstack.standalone starts it so, unless
-ZOOMCAMP_PRELOAD_PROVIDERS=0).
+"""An Airflow command with the provider modules the project's DAGs use already imported:
+`python -m devstack.preloaded scheduler|celery worker <its arguments>` (devstack.standalone starts the
+scheduler and the Celery workers so, unless ZOOMCAMP_PRELOAD_PROVIDERS=0).
 
-The LocalExecutor forks its workers from the scheduler, and each task is forked from a worker, then imports
-its DAG file. A Google DAG's file spends most of its import on the Google provider and its client libraries
-(about 1.5 s of CPU on the 2-core machine, for every task). Imported here, once, before the workers are
-forked, they are shared by every task instead; the cost is the memory they hold
-(docs/operations.md#preloaded-providers).
+The LocalExecutor forks its workers from the scheduler, a Celery worker forks its pool, and each task is
+forked from one of those, then imports its DAG file. A Google DAG's file spends most of its import on the
+Google provider and its client libraries (about 1.5 s of CPU on the 2-core machine, for every task).
+Imported here, once, before those forks, they are shared by every task instead; the cost is the memory
+they hold (docs/operations.md#preloaded-providers).
 
 Only installed packages are imported (`airflow.providers.*`), never the project's own modules: an edit to
 `include/` or `dags/` reaches the next task as it would without this.
@@ -33,9 +33,12 @@ def enabled(env: dict[str, str]) -> bool:
     return value in ("1", "true", "yes")
 
 
-def command(airflow_args: list[str]) -> list[str]:
-    """`airflow <airflow_args>` with the providers preloaded."""
-    return [sys.executable, "-m", __name__, *airflow_args]
+def launcher(env: dict[str, str]) -> list[str]:
+    """The command that runs `airflow <arguments>` when followed by them: with the providers preloaded unless
+    switched off in `env`."""
+    if enabled(env):
+        return [sys.executable, "-m", __name__]
+    return [str(Path(sys.executable).with_name("airflow"))]
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -58,10 +58,11 @@ def components() -> dict[str, tuple[list[str], dict[str, str]]]:
     """name -> (command, extra environment): Airflow's components, plus the Celery workers when that is the
     executor."""
     started = {name: (command, {}) for name, command in COMPONENTS.items()}
-    if preloaded.enabled(os.environ):
-        started["scheduler"] = (preloaded.command(COMPONENTS["scheduler"][1:]), {})
+    # The processes that fork the tasks import the DAGs' providers first (devstack.preloaded).
+    launcher = preloaded.launcher(os.environ)
+    started["scheduler"] = ([*launcher, *COMPONENTS["scheduler"][1:]], {})
     if os.environ.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
-        started.update(workers.commands(os.environ, airflow_command()))
+        started.update(workers.commands(os.environ, launcher))
     return started
 
 

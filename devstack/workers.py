@@ -64,8 +64,8 @@ class Worker:
     def environment(self) -> dict[str, str]:
         return {"ZOOMCAMP_DATA_DIR": str(self.data_dir), "TMPDIR": str(self.tmp_dir), WORKER_NAME_ENV: self.name}
 
-    def celery_command(self, airflow: str, concurrency: int) -> list[str]:
-        return [airflow, "celery", "worker", "--queues", f"{DEFAULT_QUEUE},{self.name}",
+    def celery_command(self, airflow: list[str], concurrency: int) -> list[str]:
+        return [*airflow, "celery", "worker", "--queues", f"{DEFAULT_QUEUE},{self.name}",
                 "--celery-hostname", f"{self.name}@%h", "--concurrency", str(concurrency), "--skip-serve-logs"]
 
     def isolation(self, airflow_home: Path) -> list[str]:
@@ -113,8 +113,9 @@ def isolated(environ) -> bool:
     return problem is None
 
 
-def commands(environ, airflow: str) -> dict[str, tuple[list[str], dict[str, str]]]:
-    """The Celery workers devstack.standalone starts: name -> (command, extra environment)."""
+def commands(environ, airflow: list[str]) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """The Celery workers devstack.standalone starts: name -> (command, extra environment); `airflow`: the
+    command that runs `airflow` (devstack.preloaded.launcher)."""
     count = int(environ.get(WORKERS_ENV) or 0)
     if not count:
         return {}

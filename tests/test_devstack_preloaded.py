@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from devstack import preloaded, standalone
+from devstack import preloaded, standalone, workers
 from devstack.airflow import airflow_command
 
 
@@ -43,13 +43,23 @@ def test_a_module_that_cannot_be_imported_is_reported_and_the_rest_are_imported(
     assert out == ["['airflow.providers.no_such_provider.hooks']", "True"]
 
 
-def test_the_scheduler_starts_preloaded_unless_switched_off(monkeypatch):
+def test_the_scheduler_and_the_celery_workers_start_preloaded_unless_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.setenv(workers.WORKERS_ENV, "1")
+    monkeypatch.setenv(workers.ISOLATION_ENV, "none")
+    monkeypatch.setenv("ZOOMCAMP_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
     monkeypatch.delenv(preloaded.SWITCH_ENV, raising=False)
-    command, _ = standalone.components()["scheduler"]
-    assert command == [sys.executable, "-m", "devstack.preloaded", "scheduler", "--skip-serve-logs"]
+    started = standalone.components()
+    preloading = [sys.executable, "-m", "devstack.preloaded"]
+    assert started["scheduler"][0] == [*preloading, "scheduler", "--skip-serve-logs"]
+    assert started["worker-1"][0][:5] == [*preloading, "celery", "worker"]
+    assert started["dag-processor"][0] == [airflow_command(), "dag-processor"]
+
     monkeypatch.setenv(preloaded.SWITCH_ENV, "0")
-    command, _ = standalone.components()["scheduler"]
-    assert command == [airflow_command(), "scheduler", "--skip-serve-logs"]
+    started = standalone.components()
+    assert started["scheduler"][0] == [airflow_command(), "scheduler", "--skip-serve-logs"]
+    assert started["worker-1"][0][:3] == [airflow_command(), "celery", "worker"]
 
 
 def test_a_switch_value_that_is_neither_on_nor_off_names_both():
