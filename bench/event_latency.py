@@ -30,6 +30,11 @@ def wait(predicate, timeout: float = TIMEOUT, every: float = 0.2) -> float:
     raise TimeoutError("gave up waiting")
 
 
+def new_runs(stack: AirflowStack, known: set[str]) -> list[str]:
+    """The ids of event-file-ingest's runs not in `known`."""
+    return [run["dag_run_id"] for run in stack.runs("event-file-ingest") if run["dag_run_id"] not in known]
+
+
 def main() -> None:
     with bench_services() as (root, _uri, env):
         os.environ.update(env)
@@ -40,25 +45,26 @@ def main() -> None:
         with AirflowStack({**os.environ, **env}, root / "airflow-standalone.log") as stack:
             for dag_id in ("event-file-ingest-setup", "event-file-ingest"):
                 stack.wait_for_dag(dag_id)
-            stack.cli("dags", "trigger", "event-file-ingest-setup")
-            stack.wait_for_runs("event-file-ingest-setup", 1, run_type="manual")
+            setup_run = stack.trigger("event-file-ingest-setup")
+            assert stack.wait_for_run("event-file-ingest-setup", setup_run)["state"] == "success"
             bq = bigquery_client()
             time.sleep(10)  # let the triggerer start the watcher after the subscription exists
             latencies, starts = [], []
             for i in range(UPLOADS + 1):  # the first upload warms up (task process imports, caches)
                 name = f"landing/bench_{i}.parquet"
                 data = yellow_parquet(ROWS, seed=i)
-                runs_before = len(stack.runs("event-file-ingest"))
+                runs_before = {run["dag_run_id"] for run in stack.runs("event-file-ingest")}
                 t0 = time.monotonic()
                 generation = upload(name, data)
-                t_run = wait(lambda: len(stack.runs("event-file-ingest")) > runs_before, every=0.1)
+                t_run = wait(lambda: new_runs(stack, runs_before), every=0.1)
                 t_rows = wait(lambda: rows_of(bq, name, generation) == ROWS)
                 if i:
                     latencies.append(t_rows - t0)
                     starts.append(t_run - t0)
                 print(f"upload {i}{' (warm-up)' if not i else ''}: run created after {t_run - t0:.1f} s, "
                       f"rows visible after {t_rows - t0:.1f} s")
-                stack.wait_for_runs("event-file-ingest", runs_before + 1, run_type="asset_triggered")
+                for run_id in new_runs(stack, runs_before):
+                    stack.wait_for_run("event-file-ingest", run_id)
             print(f"upload → rows visible over {UPLOADS} uploads: median {statistics.median(latencies):.1f} s, "
                   f"min {min(latencies):.1f} s, max {max(latencies):.1f} s; upload → run created: median "
                   f"{statistics.median(starts):.1f} s")
