@@ -42,9 +42,14 @@ def launcher(env: dict[str, str]) -> list[str]:
 
 
 def imported_modules(path: Path) -> set[str]:
-    """The absolute module names `path` imports (`import a.b`, `from a.b import c`)."""
+    """The absolute module names `path` imports (`import a.b`, `from a.b import c`); none when it is not valid
+    Python (a DAG file being edited: the dag-processor reports its error)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return set()
     names = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

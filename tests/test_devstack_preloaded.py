@@ -33,6 +33,12 @@ def test_imported_modules_reads_absolute_imports_only(tmp_path):
         "airflow.providers.postgres.hooks.postgres"}
 
 
+def test_a_file_that_is_not_valid_python_is_skipped(tmp_path):
+    (tmp_path / "half_written.py").write_text("from airflow.providers.standard.operators.bash import (\n")
+    (tmp_path / "good.py").write_text("from airflow.providers.standard.operators.empty import EmptyOperator\n")
+    assert preloaded.provider_modules([tmp_path]) == ["airflow.providers.standard.operators.empty"]
+
+
 def test_a_module_that_cannot_be_imported_is_reported_and_the_rest_are_imported():
     bash = "airflow.providers.standard.operators.bash"
     code = ("import sys; from devstack import preloaded; "
