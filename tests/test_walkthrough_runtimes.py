@@ -88,7 +88,7 @@ def test_python_multistep_hands_the_file_over_through_object_storage(dagbag, sto
         "products": {p: {"orders": n, "units": u, "revenue": r} for p, n, u, r in per_product}}
 
 
-def test_python_multistep_on_gcs(dagbag, monkeypatch):
+def test_python_multistep_on_gcs(services, dagbag, monkeypatch):
     """The same DAG with a gs:// base: the file lands in the bucket (the GCS emulator, reached like
     GCP through google_cloud_default) and step 2 reads it from there."""
     from google.auth.credentials import AnonymousCredentials
