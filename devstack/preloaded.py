@@ -23,6 +23,9 @@ SWITCH_ENV = "ZOOMCAMP_PRELOAD_PROVIDERS"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("dags", "include")
 PRELOADED_PREFIX = "airflow.providers."
+# The venv's `airflow` (devstack.airflow.airflow_command too; that module imports the project's config, which
+# must not be preloaded here).
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def enabled(env: dict[str, str]) -> bool:
@@ -38,7 +41,7 @@ def launcher(env: dict[str, str]) -> list[str]:
     switched off in `env`."""
     if enabled(env):
         return [sys.executable, "-m", __name__]
-    return [str(Path(sys.executable).with_name("airflow"))]
+    return [AIRFLOW]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -85,7 +88,7 @@ def main() -> None:
               file=sys.stderr, flush=True)
     from airflow.__main__ import main as airflow_main
 
-    sys.argv = [str(Path(sys.executable).with_name("airflow")), *command]
+    sys.argv = [AIRFLOW, *command]
     airflow_main()
 
 

@@ -73,6 +73,20 @@ def test_a_switch_value_that_is_neither_on_nor_off_names_both():
         preloaded.enabled({preloaded.SWITCH_ENV: "maybe"})
 
 
+def test_the_providers_are_imported_before_airflow_runs_the_command():
+    """main() hands `airflow` its arguments with the DAGs' providers, and none of the project's modules, loaded."""
+    code = ("import sys, airflow.__main__; from devstack import preloaded\n"
+            "airflow.__main__.main = lambda: print(sys.argv[1:], "
+            "'airflow.providers.google.cloud.operators.bigquery' in sys.modules, "
+            "any(name.startswith(('include.', 'dags.')) for name in sys.modules))\n"
+            "sys.argv = ['-m', 'scheduler', '--skip-serve-logs']\n"
+            "preloaded.main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=preloaded.PROJECT_ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['scheduler', '--skip-serve-logs'] True False"
+
+
 def test_the_preloaded_scheduler_is_airflows_own_command():
     """`python -m devstack.preloaded scheduler --help` is `airflow scheduler --help`, after the imports."""
     out = subprocess.run([sys.executable, "-m", "devstack.preloaded", "scheduler", "--help"], capture_output=True,
