@@ -5,6 +5,7 @@ api-server (backfills, asset watchers, the UI).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devstack import private, settings
+from devstack import private, procs, settings
 from include.zoomcamp import config
 
 
@@ -104,13 +105,16 @@ def wait_until_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 1
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30) -> int:
-    """Stop Airflow's components: SIGINT to the whole process group, once (devstack.standalone waits for
-    the components, which have it too), then SIGKILL after `timeout`."""
+    """Stop Airflow's components: SIGINT to the process group, once (devstack.standalone waits for the
+    components, which have it too, then stops the api-server and the log server), then SIGKILL to its whole
+    session after `timeout`."""
     if proc.poll() is not None:
         return proc.returncode
     os.killpg(proc.pid, signal.SIGINT)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        for pid in {*procs.session_members(proc.pid), proc.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         return proc.wait()

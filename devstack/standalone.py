@@ -9,11 +9,17 @@ api-server generates the simple auth manager's passwords on its first start and 
 
 With the CeleryExecutor (`make run EXECUTOR=celery`) the Celery workers devstack.workers describes run
 beside them, each with its own environment. Each component's output lines are printed with its name in
-front. SIGINT is for the whole process group (devstack.airflow.stop sends it so): each component has it
-already, and this process waits for them. SIGTERM is for this process alone: it passes one SIGTERM to each.
-A component is never signalled twice, which would cut its shutdown short (the scheduler would stop
+front. SIGINT is for the whole process group (devstack.airflow.stop sends it so): each component in it has
+it already, and this process waits for them. SIGTERM is for this process alone: it passes one SIGTERM to
+each. A component is never signalled twice, which would cut its shutdown short (the scheduler would stop
 waiting for its LocalExecutor workers, which ignore SIGINT, and hang at exit until killed). When one
 exits by itself, the others are stopped and this process exits with its code.
+
+The api-server and the log server (SERVING) run in process groups of their own, out of reach of that
+SIGINT, and are stopped last, once the scheduler and the workers have exited: a task running at the stop
+is interrupted by its supervisor, which then reports the task's end through the api-server's Execution
+API (stopped first, it would retry for up to half a minute against a closed port, and the task's state
+would stay `running`).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ COMPONENTS = {
     "triggerer": [airflow_command(), "triggerer", "--skip-serve-logs"],
     "log-server": [sys.executable, "-m", "devstack.log_server"],
 }
+SERVING = ("api-server", "log-server")  # what running tasks call: stopped after the others
 _print_lock = threading.Lock()
 
 
@@ -79,7 +86,8 @@ def main() -> int:
     try:
         for name, (command, extra_env) in started.items():
             running[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env={**os.environ, **extra_env})
+                                             stdin=subprocess.DEVNULL, env={**os.environ, **extra_env},
+                                             process_group=0 if name in SERVING else None)
             threading.Thread(target=_forward, args=(name, running[name].stdout), daemon=True).start()
         while True:
             for name, proc in running.items():
@@ -93,11 +101,20 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the stopping short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        for proc in running.values():
-            if proc.poll() is None and not group_signalled:
+        _stop(running, group_signalled)
+
+
+def _stop(running: dict[str, subprocess.Popen], group_signalled: bool) -> None:
+    """The components that run tasks first, then those serving them (SERVING), each signalled once.
+    devstack.airflow.stop kills the whole session when this takes too long."""
+    serving = {name: proc for name, proc in running.items() if name in SERVING}
+    running_tasks = {name: proc for name, proc in running.items() if name not in SERVING}
+    for stage, signalled in ((running_tasks, group_signalled), (serving, False)):
+        for proc in stage.values():
+            if proc.poll() is None and not signalled:
                 proc.terminate()
-        for proc in running.values():
-            proc.wait()  # devstack.airflow.stop kills the whole group when this takes too long
+        for proc in stage.values():
+            proc.wait()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from devstack import procs, settings
+from devstack import airflow, procs, settings
 from devstack.__main__ import PORTS, STATE_FILE
 from devstack.postgres import port_is_free
 from tests.conftest import REPO_ROOT
@@ -41,6 +41,22 @@ def test_leftovers_of_a_dead_leader_are_stopped_and_the_record_removed(tmp_path)
         assert sorted(procs.stop_leftovers(tmp_path, timeout=5)) == sorted(survivors)
         assert procs.session_members(leader.pid) == []
         assert not procs.record_path(tmp_path).exists()
+    finally:
+        for pid in procs.session_members(leader.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_airflow_stop_kills_the_whole_session_when_sigint_is_not_enough(tmp_path):
+    """A leader deaf to SIGINT, with a child in a process group of its own (as the api-server runs)."""
+    leader = _session(tmp_path, "trap '' INT; sleep 300 & "
+                                "python3 -c 'import os, time; os.setpgid(0, 0); time.sleep(300)' & wait")
+    try:
+        def groups() -> set[int]:
+            return {os.getpgid(pid) for pid in procs.session_members(leader.pid)}
+
+        poll_until(lambda: len(groups()) == 2, 10, "the child did not start in a group of its own")
+        assert airflow.stop(leader, timeout=1) == -signal.SIGKILL
+        poll_until(lambda: procs.session_members(leader.pid) == [], 10, "a member of the session survived")
     finally:
         for pid in procs.session_members(leader.pid):
             os.kill(pid, signal.SIGKILL)
