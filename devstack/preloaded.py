@@ -1,6 +1,6 @@
 """An Airflow command with the provider modules the project's DAGs use already imported:
 `python -m devstack.preloaded scheduler|celery worker <its arguments>` (devstack.standalone starts the
-scheduler and the Celery workers so when ZOOMCAMP_PRELOAD_PROVIDERS=1; off by default: see the docs).
+scheduler and the Celery workers so unless ZOOMCAMP_PRELOAD_PROVIDERS=0).
 
 The LocalExecutor forks its workers from the scheduler, a Celery worker forks its pool, and each task is
 forked from one of those, then imports its DAG file. A Google DAG's file spends most of its import on the
@@ -29,16 +29,16 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def enabled(env: dict[str, str]) -> bool:
-    value = env.get(SWITCH_ENV, "0").strip().lower()
+    value = env.get(SWITCH_ENV, "1").strip().lower()
     if value not in ("0", "1", "false", "true", "no", "yes"):
         raise SystemExit(f"{SWITCH_ENV}={value!r}: say 1 (import the DAGs' providers in the scheduler "
-                         "before it forks its workers) or 0 (each task imports them itself, the default)")
+                         "before it forks its workers, the default) or 0 (each task imports them itself)")
     return value in ("1", "true", "yes")
 
 
 def launcher(env: dict[str, str]) -> list[str]:
-    """The command that runs `airflow <arguments>` when followed by them: with the providers preloaded when
-    switched on in `env`."""
+    """The command that runs `airflow <arguments>` when followed by them: with the providers preloaded unless
+    switched off in `env`."""
     if enabled(env):
         return [sys.executable, "-m", __name__]
     return [AIRFLOW]

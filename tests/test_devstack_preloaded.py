@@ -1,5 +1,5 @@
 """devstack.preloaded: the scheduler imports the providers the DAGs use before it forks the LocalExecutor's
-workers when ZOOMCAMP_PRELOAD_PROVIDERS=1 (off by default)."""
+workers unless ZOOMCAMP_PRELOAD_PROVIDERS=0."""
 from __future__ import annotations
 
 import subprocess
@@ -49,20 +49,20 @@ def test_a_module_that_cannot_be_imported_is_reported_and_the_rest_are_imported(
     assert out == ["['airflow.providers.no_such_provider.hooks']", "True"]
 
 
-def test_the_scheduler_and_the_celery_workers_start_preloaded_when_switched_on(monkeypatch, tmp_path):
+def test_the_scheduler_and_the_celery_workers_start_preloaded_unless_switched_off(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
     monkeypatch.setenv(workers.WORKERS_ENV, "1")
     monkeypatch.setenv(workers.ISOLATION_ENV, "none")
     monkeypatch.setenv("ZOOMCAMP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.setenv(preloaded.SWITCH_ENV, "1")
+    monkeypatch.delenv(preloaded.SWITCH_ENV, raising=False)
     started = standalone.components()
     preloading = [sys.executable, "-m", "devstack.preloaded"]
     assert started["scheduler"][0] == [*preloading, "scheduler", "--skip-serve-logs"]
     assert started["worker-1"][0][:5] == [*preloading, "celery", "worker"]
     assert started["dag-processor"][0] == [airflow_command(), "dag-processor"]
 
-    monkeypatch.delenv(preloaded.SWITCH_ENV)
+    monkeypatch.setenv(preloaded.SWITCH_ENV, "0")
     started = standalone.components()
     assert started["scheduler"][0] == [airflow_command(), "scheduler", "--skip-serve-logs"]
     assert started["worker-1"][0][:3] == [airflow_command(), "celery", "worker"]
