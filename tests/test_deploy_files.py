@@ -103,6 +103,9 @@ def test_compose_builds_airflow_from_the_project_and_installs_nothing_at_start()
         assert services[name]["healthcheck"]["test"], name
     assert services["airflow-worker"]["profiles"] == services["redis"]["profiles"] == ["celery"]
     assert services["airflow-worker"]["deploy"]["replicas"] == "${AIRFLOW_WORKERS:-2}"
+    for name in ("airflow-scheduler", "airflow-worker"):  # stopped before the api-server their tasks report to
+        assert services[name]["depends_on"]["airflow-apiserver"] == {"condition": "service_started"}, name
+        assert services[name]["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}, name
     assert services["airflow-init"]["command"] == ["python", "-m", "devstack.container", "init"]
 
 
@@ -232,6 +235,7 @@ def test_compose_parses_the_files_as_docker_compose_up_would(tmp_path):
     services = yaml.safe_load(celery.stdout)["services"]
     assert services["airflow-worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert str(services["airflow-worker"]["deploy"]["replicas"]) == "3"
+    assert {"airflow-init", "airflow-apiserver", "redis"} <= set(services["airflow-worker"]["depends_on"])
 
     real = _compose_config(base, REPO_ROOT / "docker" / "compose.gcp.yaml", env=GCP_ENV)
     assert real.returncode == 0, real.stderr
