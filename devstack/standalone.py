@@ -105,11 +105,11 @@ def main() -> int:
 
 
 def _stop(running: dict[str, subprocess.Popen], group_signalled: bool) -> None:
-    """The components that run tasks first, then those serving them (SERVING), each signalled once.
-    devstack.airflow.stop kills the whole session when this takes too long."""
+    """The scheduler, the workers and the others first, then those serving the tasks (SERVING), each
+    signalled once. devstack.airflow.stop kills the whole session when this takes too long."""
     serving = {name: proc for name, proc in running.items() if name in SERVING}
-    running_tasks = {name: proc for name, proc in running.items() if name not in SERVING}
-    for stage, signalled in ((running_tasks, group_signalled), (serving, False)):
+    others = {name: proc for name, proc in running.items() if name not in SERVING}
+    for stage, signalled in ((others, group_signalled), (serving, False)):
         for proc in stage.values():
             if proc.poll() is None and not signalled:
                 proc.terminate()

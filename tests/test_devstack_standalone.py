@@ -1,13 +1,17 @@
 """devstack.standalone stopped (as `make run` stops it on Ctrl-C) while a task runs, on a stack of its own:
 the task's supervisor interrupts it and reports its end through the api-server, which stops only after
-the scheduler, so the state is recorded and nothing has to be killed."""
+the scheduler, so the state is recorded and nothing has to be killed; a SIGTERM to devstack.standalone alone
+stops the components in the same order."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import psycopg
 import pytest
 
+from devstack import standalone
 from tests.fixtures.polling import poll_until
 
 DAG_ID = "stop_probe"
@@ -56,3 +60,28 @@ def test_a_stop_with_a_task_running_records_its_end_before_the_api_server_stops(
         state, end_date = conn.execute("SELECT state, end_date FROM task_instance WHERE dag_id = %s AND run_id = %s",
                                        [DAG_ID, run_id]).fetchone()
     assert state == "failed" and end_date is not None  # interrupted by the stop, and its end recorded
+
+
+def test_a_sigterm_stops_the_api_server_and_the_log_server_after_the_others(tmp_path):
+    """Each stand-in component notes its name when its SIGTERM comes, then takes a moment to exit."""
+    stopped = tmp_path / "stopped"
+    code = ("import signal, sys, time\n"
+            "def stop(*_):\n"
+            "    open(sys.argv[2], 'a').write(sys.argv[1] + '\\n'); time.sleep(0.5); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    running = {name: subprocess.Popen([sys.executable, "-c", code, name, str(stopped)], stdout=subprocess.PIPE)
+               for name in ("api-server", "scheduler", "log-server", "dag-processor", "triggerer")}
+    try:
+        for proc in running.values():
+            assert proc.stdout.readline() == b"ready\n"
+        standalone._stop(running, group_signalled=False)
+        order = stopped.read_text().split()
+        assert sorted(order[:3]) == ["dag-processor", "scheduler", "triggerer"]
+        assert sorted(order[3:]) == sorted(standalone.SERVING)
+        assert all(proc.returncode == 0 for proc in running.values())
+    finally:
+        for proc in running.values():
+            proc.kill()
+            proc.wait()
