@@ -12,8 +12,9 @@ beside them, each with its own environment. Each component's output lines are pr
 front. SIGINT is for the whole process group (devstack.airflow.stop sends it so): each component in it has
 it already, and this process waits for them. SIGTERM is for this process alone: it passes one SIGTERM to
 each. A component is never signalled twice, which would cut its shutdown short (the scheduler would stop
-waiting for its LocalExecutor workers, which ignore SIGINT, and hang at exit until killed). When one
-exits by itself, the others are stopped and this process exits with its code.
+waiting for its LocalExecutor workers, which ignore SIGINT, and hang at exit until killed), but for one whose
+signal can be lost (RESIGNALLED). When one exits by itself, the others are stopped and this process exits
+with its code.
 
 The api-server and the log server (SERVING) run in process groups of their own, out of reach of that
 SIGINT, and are stopped last, once the scheduler and the workers have exited: a task running at the stop
@@ -41,6 +42,12 @@ COMPONENTS = {
     "log-server": [sys.executable, "-m", "devstack.log_server"],
 }
 SERVING = ("api-server", "log-server")  # what running tasks call: stopped after the others
+# The dag-processor's signal handler ends it by raising SystemExit, which Python discards when the signal
+# lands in an at-fork callback ("Exception ignored in: <function _releaseLock>"), and it forks a parser per
+# DAG file: so it can miss its signal and run on. Still running this long after it, it gets a SIGTERM again
+# (its handler only ends its parsers, so a second one does no harm).
+RESIGNALLED = ("dag-processor",)
+RESIGNAL_AFTER = 10.0
 _print_lock = threading.Lock()
 
 
@@ -106,15 +113,32 @@ def main() -> int:
 
 def _stop(running: dict[str, subprocess.Popen], group_signalled: bool) -> None:
     """The scheduler, the workers and the others first, then those serving the tasks (SERVING), each
-    signalled once. devstack.airflow.stop kills the whole session when this takes too long."""
+    signalled once (but RESIGNALLED). devstack.airflow.stop kills the whole session when this takes too
+    long."""
     serving = {name: proc for name, proc in running.items() if name in SERVING}
     others = {name: proc for name, proc in running.items() if name not in SERVING}
     for stage, signalled in ((others, group_signalled), (serving, False)):
         for proc in stage.values():
             if proc.poll() is None and not signalled:
                 proc.terminate()
-        for proc in stage.values():
-            proc.wait()
+        signalled_at = time.monotonic()
+        for name, proc in stage.items():
+            _wait(name, proc, signalled_at)
+
+
+def _wait(name: str, proc: subprocess.Popen, signalled_at: float) -> None:
+    if name not in RESIGNALLED:
+        proc.wait()
+        return
+    deadline = signalled_at + RESIGNAL_AFTER
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            print(f"{name} still runs {RESIGNAL_AFTER:.0f} s after its signal: SIGTERM again", flush=True)
+            proc.terminate()
+            deadline = time.monotonic() + RESIGNAL_AFTER
 
 
 if __name__ == "__main__":

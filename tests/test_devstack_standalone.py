@@ -1,10 +1,11 @@
 """devstack.standalone stopped (as `make run` stops it on Ctrl-C) while a task runs, on a stack of its own:
 the task's supervisor interrupts it and reports its end through the api-server, which stops only after
 the scheduler, so the state is recorded and nothing has to be killed; a SIGTERM to devstack.standalone alone
-stops the components in the same order."""
+stops the components in the same order; a dag-processor that missed its signal gets another."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -85,3 +86,28 @@ def test_a_sigterm_stops_the_api_server_and_the_log_server_after_the_others(tmp_
         for proc in running.values():
             proc.kill()
             proc.wait()
+
+
+def test_a_dag_processor_that_missed_its_signal_is_signalled_again(tmp_path, monkeypatch):
+    """The stand-in dag-processor notes each SIGTERM and exits on the second: the first one stands for the
+    group's SIGINT lost in an at-fork callback, which leaves it running."""
+    monkeypatch.setattr(standalone, "RESIGNAL_AFTER", 1.0)
+    signals = tmp_path / "signals"
+    code = ("import signal, sys, time\n"
+            "def note(*_):\n"
+            "    with open(sys.argv[1], 'a') as f: f.write('SIGTERM\\n')\n"
+            "    if open(sys.argv[1]).read().count('SIGTERM') == 2: sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, note)\n"
+            "print('ready', flush=True)\n"
+            "while True: time.sleep(0.1)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(signals)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        proc.send_signal(signal.SIGTERM)  # the signal it misses
+        poll_until(lambda: signals.exists(), 10, "the first SIGTERM noted")
+        standalone._stop({"dag-processor": proc}, group_signalled=True)
+        assert proc.returncode == 0
+        assert signals.read_text().split() == ["SIGTERM", "SIGTERM"]
+    finally:
+        proc.kill()
+        proc.wait()
