@@ -5,6 +5,10 @@ import logging
 
 from airflow.sdk import BaseOperator, RetryDecision, RetryPolicy
 
+# How often the triggerer checks a child run's state: a parent goes on within a second of its child's end,
+# as a Kestra flow does after its subflow, for one cheap query per second while the child runs.
+CHILD_RUN_POLL_SECONDS = 1
+
 
 class LogOperator(BaseOperator):
     """Kestra's `io.kestra.plugin.core.log.Log`: log a rendered message at a chosen level.
@@ -50,5 +54,5 @@ def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
 
     return TriggerDagRunOperator(
         task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
-        poke_interval=5, retry_policy=FailWhenChildFails(), **kwargs,
+        poke_interval=CHILD_RUN_POLL_SECONDS, retry_policy=FailWhenChildFails(), **kwargs,
     )
