@@ -5,9 +5,11 @@ import logging
 
 from airflow.sdk import BaseOperator, RetryDecision, RetryPolicy
 
-# How often the triggerer checks a child run's state: a parent goes on within a second of its child's end,
-# as a Kestra flow does after its subflow, for one cheap query per second while the child runs.
-CHILD_RUN_POLL_SECONDS = 1
+# How often the triggerer checks a child run's state. Not shorter: a parent resumed sooner can be back in
+# the queue before the scheduler has seen its worker's report of the deferral (which comes up to
+# `[workers] min_heartbeat_interval`, 5 s, after it), and Airflow 3.3 then takes that stale report for a
+# task changed from outside and fails the try (apache/airflow#67287); the retry would start a second child.
+CHILD_RUN_POLL_SECONDS = 5
 
 
 class LogOperator(BaseOperator):
