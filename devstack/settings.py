@@ -46,6 +46,13 @@ def common_airflow_settings() -> dict[str, str]:
         # Tasks at once (the LocalExecutor forks this many workers up front; Airflow's default is 32):
         # enough for a laptop, where the taxi-load pool bounds the heavy tasks anyway.
         "AIRFLOW__CORE__PARALLELISM": "8",
+        # A task's worker notices the task process's exit within a second instead of up to 5 s later (its
+        # supervisor waits this long in select() once the task has closed its sockets): the executor slot is
+        # free sooner, and a deferred task's report reaches the scheduler before the task can be resumed,
+        # which Airflow 3.3.2 would otherwise take for a change from outside and fail the try
+        # (apache/airflow#67287). Heartbeats come as often; 15 missed in a row (Airflow: 3 of 5 s) end a task.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": "15",
         # admin (the UI's user) plus the AI failure explainer's own user, allowed to write task notes.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{EXPLAINER_USER}:user",
     }

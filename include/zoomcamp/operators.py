@@ -7,8 +7,9 @@ from airflow.sdk import BaseOperator, RetryDecision, RetryPolicy
 
 # How often the triggerer checks a child run's state. Not shorter: a parent resumed sooner can be back in
 # the queue before the scheduler has seen its worker's report of the deferral (which comes up to
-# `[workers] min_heartbeat_interval`, 5 s, after it), and Airflow 3.3 then takes that stale report for a
-# task changed from outside and fails the try (apache/airflow#67287); the retry would start a second child.
+# `[workers] min_heartbeat_interval` after it: 1 s in devstack's settings, Airflow's default 5 s), and
+# Airflow 3.3 then takes that stale report for a task changed from outside and fails the try
+# (apache/airflow#67287); the retry would start a second child.
 CHILD_RUN_POLL_SECONDS = 5
 
 
