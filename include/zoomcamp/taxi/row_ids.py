@@ -18,7 +18,7 @@ written when Postgres would render it identically:
 - text columns (VendorID, location ids) are stored as written;
 - timestamps written `YYYY-MM-DD HH:MM:SS` render the same under DateStyle ISO;
 - amounts and distances written as plain decimals below 10^14 render as their shortest round-trip
-  form, which DuckDB's double-to-text cast produces too (minus its trailing ".0"), given
+  form, which DuckDB's double-to-text cast produces too (a whole number as its BIGINT), given
   extra_float_digits >= 1 (the default, and what Kestra's JDBC driver sets).
 A line with any other spelling (`7:05`, `1e3`, ` 2.5`, ...) is set aside as a leftover; the loader
 gives those to Postgres to hash, as the course does. tests/test_row_ids.py checks the rendering
@@ -84,9 +84,12 @@ def _line_pattern(schema: TaxiSchema) -> str:
 def _rendered(expr: str, name: str) -> str:
     if name not in FLOAT_FIELDS:
         return expr
-    # DuckDB writes 8.0 where Postgres writes 8; '#' marks the end so only a final ".0" goes.
-    text = f"CAST(CAST({expr} AS DOUBLE) AS VARCHAR) || '#'"
-    return f"CASE WHEN {expr} = '' THEN '' ELSE replace(replace({text}, '.0#', ''), '#', '') END"
+    # DuckDB writes a whole number as 8.0 where Postgres writes 8, so whole numbers go through BIGINT
+    # (the line pattern keeps them below 10^14); zero keeps its sign, as Postgres's -0 does.
+    value = f"CAST({expr} AS DOUBLE)"
+    return (f"CASE WHEN {expr} = '' THEN '' WHEN {value} <> trunc({value}) THEN CAST({value} AS VARCHAR) "
+            f"WHEN {value} <> 0 THEN CAST(CAST({value} AS BIGINT) AS VARCHAR) "
+            f"WHEN starts_with({expr}, '-') THEN '-0' ELSE '0' END")
 
 
 def _literal(text: str) -> str:
