@@ -341,6 +341,12 @@ def _month_days(schema: TaxiSchema, file_name: str) -> set[date] | None:
     return {date(year, number, day) for day in range(1, calendar.monthrange(year, number)[1] + 1)}
 
 
+def one_pass_copy_sql(schema: TaxiSchema) -> sql.Composable:
+    """The COPY of the one-pass load: rows as row_ids.annotate_query writes them, into the final table."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
+        final_table(schema), sql.SQL(", ").join(_ident(c) for c in copy_columns(schema)))
+
+
 def _load_in_one_pass(conn, schema: TaxiSchema, file_name: str, downloaded: Download, ids: Annotation,
                       phases: Phases) -> tuple[VerifiedFile, int, int]:
     """COPY rows with their ids into the final table while the file is verified, then take back
@@ -350,9 +356,7 @@ def _load_in_one_pass(conn, schema: TaxiSchema, file_name: str, downloaded: Down
     staging must read.
     """
     table = final_table(schema)
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT text, DELIMITER ',', NULL '')").format(
-        table, sql.SQL(", ").join(_ident(c) for c in copy_columns(schema)))
-    inserted = _copy(conn, copy_sql, ids.copy_rows())
+    inserted = _copy(conn, one_pass_copy_sql(schema), ids.copy_rows())
     csv = ids.finish(file_name, downloaded)  # the whole file passed, or this raises
     summary = ids.summary
     phases.done("stream")
