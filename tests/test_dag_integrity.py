@@ -86,6 +86,18 @@ def test_every_task_retries_at_least_twice(parsed):
         assert not few, f"{dag_id}: tasks with fewer than {MIN_RETRIES} retries: {few}"
 
 
+def test_subflow_parents_check_their_child_less_often_than_a_worker_reports_its_deferral(dagbag):
+    """Sooner, a resumed parent can meet Airflow 3.3's stale-report race (include/zoomcamp/operators.py)."""
+    from airflow.sdk.configuration import conf
+
+    heartbeat = conf.getint("workers", "min_heartbeat_interval")
+    waits = {(dag_id, task.task_id): task.poke_interval
+             for dag_id in ("parent_service", "yellow_cab_main", "yellow_cab_retry_main")
+             for task in dagbag.get_dag(dag_id).tasks if getattr(task, "wait_for_completion", False)}
+    assert len(waits) == 3 and all(seconds > heartbeat for seconds in waits.values()), (heartbeat, waits)
+    assert heartbeat == 1 and set(waits.values()) == {2}  # devstack's settings: a check every 2 s
+
+
 def test_no_dag_file_does_top_level_work():
     """The rule the AI copilot holds its drafts to (include/zoomcamp/ai/copilot/validation.py)."""
     found = {name: validation.top_level_work(ast.parse((REPO_ROOT / "dags" / name).read_text()))

@@ -5,13 +5,6 @@ import logging
 
 from airflow.sdk import BaseOperator, RetryDecision, RetryPolicy
 
-# How often the triggerer checks a child run's state. Not shorter: a parent resumed sooner can be back in
-# the queue before the scheduler has seen its worker's report of the deferral (which comes up to
-# `[workers] min_heartbeat_interval` after it: 1 s in devstack's settings, Airflow's default 5 s), and
-# Airflow 3.3 then takes that stale report for a task changed from outside and fails the try
-# (apache/airflow#67287); the retry would start a second child.
-CHILD_RUN_POLL_SECONDS = 5
-
 
 class LogOperator(BaseOperator):
     """Kestra's `io.kestra.plugin.core.log.Log`: log a rendered message at a chosen level.
@@ -49,6 +42,17 @@ class FailWhenChildFails(RetryPolicy):
         return RetryDecision.default()
 
 
+def child_run_poll_seconds() -> int:
+    """How often the triggerer checks a child run's state: a second longer than a worker may take to report
+    the parent's deferral (`[workers] min_heartbeat_interval`: 1 s in devstack's settings, Airflow's default
+    5 s). A parent resumed sooner can be back in the queue before the scheduler has seen that report, and
+    Airflow 3.3 then takes the stale report for a task changed from outside and fails the try
+    (apache/airflow#67287); the retry would start a second child."""
+    from airflow.sdk.configuration import conf
+
+    return conf.getint("workers", "min_heartbeat_interval", fallback=5) + 1
+
+
 def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
     """Kestra's Subflow task with `wait: true` and `transmitFailed: true`: trigger the child DAG and
     wait for its run, deferred to the triggerer (no worker slot is held while the child runs); a
@@ -57,5 +61,5 @@ def run_and_wait(task_id: str, trigger_dag_id: str, **kwargs):
 
     return TriggerDagRunOperator(
         task_id=task_id, trigger_dag_id=trigger_dag_id, wait_for_completion=True, deferrable=True,
-        poke_interval=CHILD_RUN_POLL_SECONDS, retry_policy=FailWhenChildFails(), **kwargs,
+        poke_interval=child_run_poll_seconds(), retry_policy=FailWhenChildFails(), **kwargs,
     )
