@@ -247,10 +247,9 @@ def main() -> None:
               f"{spread([r['twice']['seconds'] for r in runs]):>15}{spread(ratio['twice']):>15}")
         typical = min(runs, key=lambda r: abs(r["fresh"]["seconds"] / r["bare"] - statistics.median(ratio["fresh"])))
         print_phases("fresh load of the median repeat", typical["fresh"])
-        fresh = typical["fresh"]
-        floor = typical["floor"]
-        print(f"above the load's COPY alone ({floor:.2f} s): {fresh['seconds'] - floor:.2f} s "
-              f"(the stream {fresh['phase_seconds']['stream'] - floor:+.2f} s, the rest is the other phases)")
+        load, floor = typical["fresh"], typical["floor"]
+        print(f"above the load's COPY alone ({floor:.2f} s): {load['seconds'] - floor:.2f} s "
+              f"(the stream {load['phase_seconds']['stream'] - floor:+.2f} s, the rest is the other phases)")
         print_phases(f"load of {ROWS * 2:,} rows, same repeat", typical["twice"])
         rss = [r[step]["peak_rss_mb"] for r in runs for step in ("fresh", "twice")]
         print(f"peak RSS of the load process: {spread([r['fresh']['peak_rss_mb'] for r in runs])} MB (month), "
