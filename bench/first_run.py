@@ -42,7 +42,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-first-run-"))
     clone = root / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
-    env = devstack_env(root)  # the user's HOME: its package cache
+    env = devstack_env(root, quick=False)  # the user's HOME: its package cache
     log = root / "make-run.log"
     started = time.monotonic()
     times = OutputTimes(log, started)

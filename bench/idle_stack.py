@@ -133,7 +133,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="zoomcamp-bench-idle-"))
     try:
         (root / "home").mkdir()
-        env = devstack_env(root, HOME=str(root / "home"))
+        env = devstack_env(root, quick=False, HOME=str(root / "home"))
         started = time.monotonic()
         times = OutputTimes(root / "devstack-run.log", started)
         times.start()
