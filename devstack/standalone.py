@@ -38,7 +38,8 @@ COMPONENTS = {
     "api-server": [airflow_command(), "api-server"],
     "scheduler": [airflow_command(), "scheduler", "--skip-serve-logs"],
     "dag-processor": [airflow_command(), "dag-processor"],
-    "triggerer": [airflow_command(), "triggerer", "--skip-serve-logs"],
+    # `airflow triggerer` that sees its trigger runner's exit at once when stopping (devstack.triggerer).
+    "triggerer": [sys.executable, "-m", "devstack.triggerer", "--skip-serve-logs"],
     "log-server": [sys.executable, "-m", "devstack.log_server"],
 }
 SERVING = ("api-server", "log-server")  # what running tasks call: stopped after the others
