@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 from bench.services import machine_line
-from devstack import preloaded
+from devstack import component as devstack_component
 from tests.fixtures.devstack_run import DevstackRun, devstack_env
 from tests.fixtures.polling import poll_until
 
@@ -65,7 +65,7 @@ def component(proc: psutil.Process) -> str:
         return "postgres"
     if "-m" in words[:3] and words.index("-m") + 1 < len(words):
         module = words[words.index("-m") + 1]
-        if module == preloaded.__name__ and words.index("-m") + 2 < len(words):
+        if module == devstack_component.__name__ and words.index("-m") + 2 < len(words):
             return f"airflow {words[words.index('-m') + 2]}"
         return module
     if match := re.search(r"airflow (?:-\S+ )*([a-z][a-z_-]+)", text):

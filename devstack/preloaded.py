@@ -1,6 +1,5 @@
-"""An Airflow command with the provider modules the project's DAGs use already imported:
-`python -m devstack.preloaded scheduler|celery worker <its arguments>` (devstack.standalone starts the
-scheduler and the Celery workers so unless ZOOMCAMP_PRELOAD_PROVIDERS=0).
+"""The provider modules the project's DAGs use, imported in the scheduler and the Celery workers before they
+fork tasks (devstack.component does so unless ZOOMCAMP_PRELOAD_PROVIDERS=0).
 
 The LocalExecutor forks its workers from the scheduler, a Celery worker forks its pool, and each task is
 forked from one of those, then imports its DAG file. A Google DAG's file spends most of its import on the
@@ -23,9 +22,6 @@ SWITCH_ENV = "ZOOMCAMP_PRELOAD_PROVIDERS"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("dags", "include")
 PRELOADED_PREFIX = "airflow.providers."
-# The venv's `airflow` (devstack.airflow.airflow_command too; that module imports the project's config, which
-# must not be preloaded here).
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 def enabled(env: dict[str, str]) -> bool:
@@ -34,14 +30,6 @@ def enabled(env: dict[str, str]) -> bool:
         raise SystemExit(f"{SWITCH_ENV}={value!r}: say 1 (import the DAGs' providers in the scheduler "
                          "before it forks its workers, the default) or 0 (each task imports them itself)")
     return value in ("1", "true", "yes")
-
-
-def launcher(env: dict[str, str]) -> list[str]:
-    """The command that runs `airflow <arguments>` when followed by them: with the providers preloaded unless
-    switched off in `env`."""
-    if enabled(env):
-        return [sys.executable, "-m", __name__]
-    return [AIRFLOW]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -80,17 +68,10 @@ def preload(modules: Iterable[str]) -> list[str]:
     return failed
 
 
-def main() -> None:
-    command = sys.argv[1:]
+def preload_for_dags() -> None:
+    """Imports the providers the DAGs use; says which could not be (a DAG file importing one reports the error
+    itself when it is parsed)."""
     failed = preload(provider_modules(PROJECT_ROOT / source for source in SOURCES))
     if failed:
         print(f"devstack.preloaded: not preloaded (each task imports them itself): {', '.join(failed)}",
               file=sys.stderr, flush=True)
-    from airflow.__main__ import main as airflow_main
-
-    sys.argv = [AIRFLOW, *command]
-    airflow_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -31,22 +31,24 @@ import sys
 import threading
 import time
 
-from devstack import preloaded, workers
+from devstack import component, preloaded, workers
 from devstack.airflow import airflow_command
 
+# The long-running ones through devstack.component: `airflow <command>` with the DAGs' providers preloaded
+# where tasks are forked, and stop signals and child exits that are never missed.
 COMPONENTS = {
     "api-server": [airflow_command(), "api-server"],
-    "scheduler": [airflow_command(), "scheduler", "--skip-serve-logs"],
-    "dag-processor": [airflow_command(), "dag-processor"],
-    # `airflow triggerer` that sees its trigger runner's exit at once when stopping (devstack.triggerer).
-    "triggerer": [sys.executable, "-m", "devstack.triggerer", "--skip-serve-logs"],
+    "scheduler": component.command("scheduler", "--skip-serve-logs"),
+    "dag-processor": component.command("dag-processor"),
+    "triggerer": component.command("triggerer", "--skip-serve-logs"),
     "log-server": [sys.executable, "-m", "devstack.log_server"],
 }
 SERVING = ("api-server", "log-server")  # what running tasks call: stopped after the others
 # The dag-processor's signal handler ends it by raising SystemExit, which Python discards when the signal
 # lands in an at-fork callback ("Exception ignored in: <function _releaseLock>"), and it forks a parser per
-# DAG file: so it can miss its signal and run on. Still running this long after it, it gets a SIGTERM again
-# (its handler only ends its parsers, so a second one does no harm).
+# DAG file: so it can miss its signal and run on. devstack.component sends it such a signal again; should it
+# still run this long after the first, it gets a SIGTERM from here too (its handler only ends its parsers, so
+# a second one does no harm).
 RESIGNALLED = ("dag-processor",)
 RESIGNAL_AFTER = 10.0
 _print_lock = threading.Lock()
@@ -73,11 +75,9 @@ def components() -> dict[str, tuple[list[str], dict[str, str]]]:
     """name -> (command, extra environment): Airflow's components, plus the Celery workers when that is the
     executor."""
     started = {name: (command, {}) for name, command in COMPONENTS.items()}
-    # The processes that fork the tasks import the DAGs' providers first (devstack.preloaded).
-    launcher = preloaded.launcher(os.environ)
-    started["scheduler"] = ([*launcher, *COMPONENTS["scheduler"][1:]], {})
+    preloaded.enabled(os.environ)  # a ZOOMCAMP_PRELOAD_PROVIDERS that means neither stops the start here
     if os.environ.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
-        started.update(workers.commands(os.environ, launcher))
+        started.update(workers.commands(os.environ, component.command()))
     return started
 
 

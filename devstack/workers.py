@@ -115,7 +115,7 @@ def isolated(environ) -> bool:
 
 def commands(environ, airflow: list[str]) -> dict[str, tuple[list[str], dict[str, str]]]:
     """The Celery workers devstack.standalone starts: name -> (command, extra environment); `airflow`: the
-    command that runs `airflow` (devstack.preloaded.launcher)."""
+    command that runs `airflow` (devstack.component.command())."""
     count = int(environ.get(WORKERS_ENV) or 0)
     if not count:
         return {}

@@ -1,7 +1,8 @@
-"""devstack.preloaded: the scheduler imports the providers the DAGs use before it forks the LocalExecutor's
-workers unless ZOOMCAMP_PRELOAD_PROVIDERS=0."""
+"""devstack.preloaded: the scheduler and the Celery workers (through devstack.component) import the providers
+the DAGs use before they fork tasks, unless ZOOMCAMP_PRELOAD_PROVIDERS=0."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -49,47 +50,61 @@ def test_a_module_that_cannot_be_imported_is_reported_and_the_rest_are_imported(
     assert out == ["['airflow.providers.no_such_provider.hooks']", "True"]
 
 
-def test_the_scheduler_and_the_celery_workers_start_preloaded_unless_switched_off(monkeypatch, tmp_path):
+def test_the_scheduler_the_celery_workers_and_the_other_components_start_through_devstack_component(
+        monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
     monkeypatch.setenv(workers.WORKERS_ENV, "1")
     monkeypatch.setenv(workers.ISOLATION_ENV, "none")
     monkeypatch.setenv("ZOOMCAMP_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
-    monkeypatch.delenv(preloaded.SWITCH_ENV, raising=False)
     started = standalone.components()
-    preloading = [sys.executable, "-m", "devstack.preloaded"]
-    assert started["scheduler"][0] == [*preloading, "scheduler", "--skip-serve-logs"]
-    assert started["worker-1"][0][:5] == [*preloading, "celery", "worker"]
-    assert started["dag-processor"][0] == [airflow_command(), "dag-processor"]
-
-    monkeypatch.setenv(preloaded.SWITCH_ENV, "0")
-    started = standalone.components()
-    assert started["scheduler"][0] == [airflow_command(), "scheduler", "--skip-serve-logs"]
-    assert started["worker-1"][0][:3] == [airflow_command(), "celery", "worker"]
+    through_component = [sys.executable, "-m", "devstack.component"]
+    assert started["scheduler"][0] == [*through_component, "scheduler", "--skip-serve-logs"]
+    assert started["worker-1"][0][:5] == [*through_component, "celery", "worker"]
+    assert started["dag-processor"][0] == [*through_component, "dag-processor"]
+    assert started["triggerer"][0] == [*through_component, "triggerer", "--skip-serve-logs"]
+    assert started["api-server"][0] == [airflow_command(), "api-server"]
 
 
-def test_a_switch_value_that_is_neither_on_nor_off_names_both():
+def test_a_switch_value_that_is_neither_on_nor_off_names_both(monkeypatch):
     with pytest.raises(SystemExit, match=r"ZOOMCAMP_PRELOAD_PROVIDERS='maybe': say 1 .* or 0"):
         preloaded.enabled({preloaded.SWITCH_ENV: "maybe"})
+    monkeypatch.setenv(preloaded.SWITCH_ENV, "maybe")
+    with pytest.raises(SystemExit, match="ZOOMCAMP_PRELOAD_PROVIDERS='maybe'"):
+        standalone.components()  # before any component starts
 
 
-def test_the_providers_are_imported_before_airflow_runs_the_command():
-    """main() hands `airflow` its arguments with the DAGs' providers, and none of the project's modules, loaded."""
-    code = ("import sys, airflow.__main__; from devstack import preloaded\n"
+def _run_component(arguments: list[str], switch: str | None) -> str:
+    """What `airflow` is handed by devstack.component.main() (its arguments) and whether, by then, the DAGs'
+    providers and any of the project's modules are loaded."""
+    code = ("import sys, airflow.__main__; from devstack import component\n"
             "airflow.__main__.main = lambda: print(sys.argv[1:], "
             "'airflow.providers.google.cloud.operators.bigquery' in sys.modules, "
             "any(name.startswith(('include.', 'dags.')) for name in sys.modules))\n"
-            "sys.argv = ['-m', 'scheduler', '--skip-serve-logs']\n"
-            "preloaded.main()")
+            f"sys.argv = ['-m', *{arguments!r}]\n"
+            "component.main()")
+    env = {key: value for key, value in os.environ.items() if key != preloaded.SWITCH_ENV}
+    if switch is not None:
+        env[preloaded.SWITCH_ENV] = switch
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=preloaded.PROJECT_ROOT)
+                         cwd=preloaded.PROJECT_ROOT, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['scheduler', '--skip-serve-logs'] True False"
+    return out.stdout.strip()
 
 
-def test_the_preloaded_scheduler_is_airflows_own_command():
-    """`python -m devstack.preloaded scheduler --help` is `airflow scheduler --help`, after the imports."""
-    out = subprocess.run([sys.executable, "-m", "devstack.preloaded", "scheduler", "--help"], capture_output=True,
+def test_the_processes_that_fork_tasks_import_the_providers_before_airflow_runs_the_command():
+    assert _run_component(["scheduler", "--skip-serve-logs"], None) == "['scheduler', '--skip-serve-logs'] True False"
+    assert _run_component(["celery", "worker"], "1") == "['celery', 'worker'] True False"
+
+
+def test_the_others_and_a_switched_off_scheduler_do_not():
+    assert _run_component(["dag-processor"], None) == "['dag-processor'] False False"
+    assert _run_component(["scheduler"], "0") == "['scheduler'] False False"
+
+
+def test_the_component_is_airflows_own_command():
+    """`python -m devstack.component scheduler --help` is `airflow scheduler --help`, after the imports."""
+    out = subprocess.run([sys.executable, "-m", "devstack.component", "scheduler", "--help"], capture_output=True,
                          text=True, timeout=120, cwd=preloaded.PROJECT_ROOT)
     assert out.returncode == 0, out.stderr
     assert "Usage: airflow scheduler" in out.stdout and "--skip-serve-logs" in out.stdout

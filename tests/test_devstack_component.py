@@ -1,8 +1,10 @@
-"""devstack.triggerer: a trigger runner supervisor with no socket left to watch sees its runner's exit as soon
-as it happens, through Airflow's own exit check, on a real child process."""
+"""devstack.component: a stop signal whose SystemExit Python dropped in a callback is sent again, in a real
+process; a supervisor with no socket left to watch (the triggerer's of its trigger runner) sees its child's exit
+as soon as it happens, through Airflow's own exit check, on a real child process."""
 from __future__ import annotations
 
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -13,17 +15,18 @@ import pytest
 from airflow.jobs.triggerer_job_runner import TriggerRunnerSupervisor
 from airflow.sdk.execution_time.supervisor import PsutilTracker
 
-from devstack import standalone, triggerer
+from devstack import component
 
 # Far longer than the child lives: a wait that sleeps it out instead of seeing the exit fails the test's timeout.
 LONG_WAIT = 120
 
 
 class WatchedRunner(TriggerRunnerSupervisor):
-    """The triggerer's runner supervisor, changed as devstack.triggerer changes it (on this subclass only)."""
+    """The triggerer's runner supervisor, changed as devstack.component changes WatchedSubprocess (here on this
+    subclass only)."""
 
 
-assert triggerer.watch_exit_without_sockets(WatchedRunner)
+assert component.watch_exit_without_sockets(WatchedRunner)
 
 
 def _supervising(child: subprocess.Popen, selector: selectors.BaseSelector) -> WatchedRunner:
@@ -66,8 +69,8 @@ def test_a_runner_still_running_is_waited_for_no_longer_than_asked():
 
 def test_the_exit_seen_leaves_the_child_for_its_parent_to_reap():
     child = _child(0.1)
-    triggerer.wait_for_exit(child.pid, LONG_WAIT)
-    assert triggerer.exited(child.pid)
+    component.wait_for_exit(child.pid, LONG_WAIT)
+    assert component.exited(child.pid)
     assert child.wait(timeout=5) == 0  # not reaped by the look: its code is still there for the parent
 
 
@@ -93,6 +96,54 @@ def test_with_a_socket_to_watch_the_supervisor_still_services_it():
         theirs.close()
 
 
-def test_the_devstack_triggerer_is_the_patched_one():
-    assert standalone.COMPONENTS["triggerer"][1:] == ["-m", "devstack.triggerer", "--skip-serve-logs"]
-    assert triggerer.watch_exit_without_sockets(type("Unrelated", (), {})) is False
+def test_a_class_without_those_parts_is_left_alone():
+    assert component.watch_exit_without_sockets(type("Unrelated", (), {})) is False
+
+
+# A process whose SIGINT handler exits as the scheduler's does, signalled while a weakref callback runs: Python drops
+# that SystemExit ("Exception ignored in"). It exits 0 only if its handler runs again at an ordinary point;
+# otherwise it runs on to exit 3.
+SIGNAL_IN_A_CALLBACK = """
+import os, signal, sys, time, weakref
+{install}
+def _exit_gracefully(signum, frame):
+    sys.exit(0)
+signal.signal(signal.SIGINT, _exit_gracefully)
+class Collected: pass
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(1000):  # the handler runs here, inside the callback
+        pass
+kept = Collected()
+ref = weakref.ref(kept, callback)
+del kept
+time.sleep(2)
+sys.exit(3)
+"""
+
+
+def _signalled_in_a_callback(install: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SIGNAL_IN_A_CALLBACK.format(install=install)],
+                          capture_output=True, text=True, timeout=60, cwd=component.Path(component.__file__).parents[1])
+
+
+def test_a_stop_signal_dropped_in_a_callback_is_sent_again_and_ends_the_process():
+    out = _signalled_in_a_callback("from devstack import component; component.resend_lost_stop_signals()")
+    assert "Exception ignored in" in out.stderr
+    assert f"signal {int(signal.SIGINT)} was lost in a callback; sending it again" in out.stderr
+    assert out.returncode == 0, out.stderr
+
+
+def test_without_it_python_drops_that_signal_and_the_process_runs_on():
+    out = _signalled_in_a_callback("")
+    assert "Exception ignored in" in out.stderr and "SystemExit" in out.stderr
+    assert out.returncode == 3
+
+
+def test_a_systemexit_raised_elsewhere_is_not_taken_for_a_signal():
+    def raises_exit():
+        sys.exit(1)
+    try:
+        raises_exit()
+    except SystemExit as exc:
+        assert component.handled_signal(exc.__traceback__) is None
