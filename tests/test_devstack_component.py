@@ -16,6 +16,7 @@ from airflow.jobs.triggerer_job_runner import TriggerRunnerSupervisor
 from airflow.sdk.execution_time.supervisor import PsutilTracker
 
 from devstack import component
+from tests.conftest import REPO_ROOT
 
 # Far longer than the child lives: a wait that sleeps it out instead of seeing the exit fails the test's timeout.
 LONG_WAIT = 120
@@ -124,7 +125,7 @@ sys.exit(3)
 
 def _signalled_in_a_callback(install: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", SIGNAL_IN_A_CALLBACK.format(install=install)],
-                          capture_output=True, text=True, timeout=60, cwd=component.Path(component.__file__).parents[1])
+                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
 
 
 def test_a_stop_signal_dropped_in_a_callback_is_sent_again_and_ends_the_process():
