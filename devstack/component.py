@@ -41,6 +41,8 @@ RESEND_AFTER_SECONDS = 0.05
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # The commands whose processes fork the tasks: they import the DAGs' providers first (devstack.preloaded).
 FORKS_TASKS = ("scheduler", "celery")
+# What the log says when a lost stop signal is sent again (tests/test_gcp_switch.py counts it).
+SIGNAL_SENT_AGAIN = "was lost in a callback; sending it again"
 
 
 def command(*arguments: str) -> list[str]:
@@ -59,8 +61,7 @@ def resend_lost_stop_signals() -> None:
         if isinstance(unraisable.exc_value, SystemExit):
             signum = handled_signal(unraisable.exc_traceback)
             if signum is not None:
-                print(f"devstack.component: signal {signum} was lost in a callback; sending it again",
-                      file=sys.stderr, flush=True)
+                print(f"devstack.component: signal {signum} {SIGNAL_SENT_AGAIN}", file=sys.stderr, flush=True)
                 # Sent from here, it would be handled at once, inside this hook, and dropped again.
                 threading.Timer(RESEND_AFTER_SECONDS, os.kill, (os.getpid(), signum)).start()
 

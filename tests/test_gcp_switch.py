@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from devstack import component
 from devstack.postgres import port_is_free
 from tests.fixtures.devstack_run import DevstackRun, devstack_env
 from tests.fixtures.gcp_keys import RefusingTokenEndpoint, service_account_key
@@ -110,7 +111,7 @@ def _stopped_cleanly(stack) -> None:
     assert stack.proc.returncode == 0, output[-3000:]
     scheduler = [line for line in output.splitlines() if line.startswith("scheduler ")]
     handled = [line for line in scheduler if "Exiting gracefully upon receiving signal" in line]
-    resent = [line for line in scheduler if "was lost in a callback; sending it again" in line]
+    resent = [line for line in scheduler if component.SIGNAL_SENT_AGAIN in line]
     assert len(handled) == 1 + len(resent), handled + resent
 
 
