@@ -66,6 +66,15 @@ def alive(pid: int | None, started: str | None) -> bool:
     return bool(pid) and started is not None and start_time(pid) == started
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of `pid`, None when there is no such process."""
+    if PROC.joinpath("self").exists():
+        fields = _stat(pid)
+        return int(fields[1]) if fields else None
+    result = subprocess.run(["ps", "-o", "ppid=", "-p", str(pid)], capture_output=True, text=True)
+    return int(result.stdout) if result.stdout.strip() else None
+
+
 def session_members(sid: int) -> list[int]:
     """Pids of the live (non-zombie) processes of session `sid` (process group `sid` where /proc is absent)."""
     if PROC.joinpath("self").exists():
@@ -167,8 +176,11 @@ def stop_launcher(root: Path, timeout: float = 60) -> bool:
 
 
 def stop_leftovers(root: Path, timeout: float = 30) -> list[int]:
-    """Stop what the recorded Airflow session left: SIGTERM to each process, SIGKILL to those left
-    after `timeout`. Returns the pids found at first; removes the record when none remains."""
+    """Stop what the recorded Airflow session left: SIGTERM once to each process whose parent is not in
+    the session (devstack.standalone, or what outlived it), which stops its own children; SIGKILL to
+    every process left after `timeout`. A child is not signalled beside its parent: the scheduler, told
+    twice, stops waiting for its LocalExecutor workers, which ignore SIGTERM, and hangs at exit until
+    killed. Returns the pids found at first; removes the record when none remains."""
     found = leftovers(root)
     record = read_record(root)
     deadline = time.monotonic() + timeout
@@ -177,8 +189,8 @@ def stop_leftovers(root: Path, timeout: float = 30) -> list[int]:
         late = time.monotonic() > deadline
         if time.monotonic() > deadline + 15:
             raise RuntimeError(f"processes {pids} of session {record['sid']} survived SIGKILL")
-        for pid in pids:
-            if late or pid not in terminated:  # SIGTERM once (Airflow stops its children), then SIGKILL
+        for pid in pids if late else [pid for pid in pids if parent_pid(pid) not in pids]:
+            if late or pid not in terminated:
                 try:
                     os.kill(pid, signal.SIGKILL if late else signal.SIGTERM)
                 except ProcessLookupError:

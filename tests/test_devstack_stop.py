@@ -46,6 +46,35 @@ def test_leftovers_of_a_dead_leader_are_stopped_and_the_record_removed(tmp_path)
             os.kill(pid, signal.SIGKILL)
 
 
+COUNTS_SIGTERMS = """
+import pathlib, signal, sys, time
+received = []
+signal.signal(signal.SIGTERM, lambda *_: received.append(time.monotonic()))
+pathlib.Path(sys.argv[1]).write_text("ready")
+while not received:
+    time.sleep(0.05)
+time.sleep(1)  # a second signal would arrive by now
+pathlib.Path(sys.argv[1]).write_text(str(len(received)))
+"""
+
+
+def test_a_child_is_stopped_by_its_parent_with_one_signal(tmp_path):
+    """As devstack.standalone stops the scheduler: a leader that passes SIGTERM on to its child."""
+    (tmp_path / "child.py").write_text(COUNTS_SIGTERMS)
+    out = tmp_path / "received"
+    leader = _session(tmp_path, f"trap 'kill -TERM $child; wait $child; exit 0' TERM; "
+                                f"{sys.executable} child.py {out} & child=$!; wait $child")
+    try:
+        procs.record_airflow(tmp_path, leader.pid)
+        poll_until(lambda: out.exists() and out.read_text() == "ready", 10, "the child did not start")
+        assert len(procs.stop_leftovers(tmp_path, timeout=10)) == 2
+        assert out.read_text() == "1"  # the leader's SIGTERM only
+        assert leader.wait(timeout=5) == 0
+    finally:
+        for pid in procs.session_members(leader.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_airflow_stop_kills_the_whole_session_when_sigint_is_not_enough(tmp_path):
     """A leader deaf to SIGINT, with a child in a process group of its own (as the api-server runs)."""
     leader = _session(tmp_path, "trap '' INT; sleep 300 & "
