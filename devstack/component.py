@@ -1,7 +1,7 @@
 """Airflow's long-running commands as devstack starts them: `python -m devstack.component <airflow arguments>`
-runs `airflow <airflow arguments>` (devstack.standalone starts the scheduler, the dag-processor, the triggerer
-and the Celery workers so), with the DAGs' providers imported first in the processes that fork tasks
-(devstack.preloaded) and two of Airflow's ways of stopping made dependable:
+runs `airflow <airflow arguments>` (devstack.standalone starts every Airflow component and the Celery workers
+so), with the DAGs' providers imported first in the processes that fork tasks (devstack.preloaded), two of
+Airflow's ways of stopping made dependable and its exit made quick:
 
 - **A stop signal lost in a callback is sent again.** The scheduler and the dag-processor end on SIGINT or
   SIGTERM by raising SystemExit from their signal handler. Python runs a handler between two bytecodes of
@@ -21,11 +21,19 @@ and the Celery workers so), with the DAGs' providers imported first in the proce
   with no socket left waits for the child process itself; the same checks run, in the same order, and Airflow
   reaps the child as before (the wait here only looks, with WNOWAIT).
 
-Both reach into Airflow's task SDK (`_service_subprocess` and `selector` are its own, not a public API): if
+- **An exit that does not collect the whole heap.** At exit Python runs one last garbage collection over
+  every object still alive: the api-server spent 2 s in it after "Finished server process" (py-spy:
+  `gc_collect_main`, no Python frame), and a stop of the stack waited for it. Here the objects alive when the
+  command returns are frozen first, so that collection skips them; the process ends as soon as its atexit
+  handlers have run, and the operating system frees its memory. A stop with Ctrl-C of `make run` took 4.7 to
+  5.4 s without it, 1.7 to 2.0 s with it.
+
+The first two reach into Airflow's task SDK (`_service_subprocess` and `selector` are its own, not a public API): if
 they are not there, the command runs as Airflow ships it and says so.
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -112,6 +120,16 @@ def watch_exit_without_sockets(supervisor_class) -> bool:
     return True
 
 
+# -- an exit that does not collect the whole heap --------------------------------------------------------------
+def run_without_collection_at_exit(command) -> None:
+    """Run `command`; what it leaves is frozen (gc.freeze), so Python's exit does not collect it. The atexit
+    handlers (logging's flush, multiprocessing's join of the LocalExecutor's workers) still run."""
+    try:
+        command()
+    finally:
+        gc.freeze()
+
+
 def main() -> None:
     arguments = sys.argv[1:]
     resend_lost_stop_signals()
@@ -125,7 +143,7 @@ def main() -> None:
     from airflow.__main__ import main as airflow_main
 
     sys.argv = [AIRFLOW, *arguments]
-    airflow_main()
+    run_without_collection_at_exit(airflow_main)
 
 
 if __name__ == "__main__":

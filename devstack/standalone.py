@@ -32,12 +32,11 @@ import threading
 import time
 
 from devstack import component, preloaded, workers
-from devstack.airflow import airflow_command
 
 # The long-running ones through devstack.component: `airflow <command>` with the DAGs' providers preloaded
-# where tasks are forked, and stop signals and child exits that are never missed.
+# where tasks are forked, stop signals and child exits that are never missed, and no collection at exit.
 COMPONENTS = {
-    "api-server": [airflow_command(), "api-server"],
+    "api-server": component.command("api-server"),
     "scheduler": component.command("scheduler", "--skip-serve-logs"),
     "dag-processor": component.command("dag-processor"),
     "triggerer": component.command("triggerer", "--skip-serve-logs"),

@@ -148,3 +148,29 @@ def test_a_systemexit_raised_elsewhere_is_not_taken_for_a_signal():
         raises_exit()
     except SystemExit as exc:
         assert component.handled_signal(exc.__traceback__) is None
+
+
+# Garbage in a reference cycle left by the command: Python's last collection at exit would run its __del__.
+GARBAGE_LEFT_AT_EXIT = """
+import atexit, os
+from devstack import component
+class Garbage:
+    def __del__(self):
+        os.write(1, b"collected at exit\\n")
+def command():
+    garbage = Garbage()
+    garbage.itself = garbage
+atexit.register(os.write, 1, b"atexit handler ran\\n")
+{run}
+"""
+
+
+def _exit_output(run: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", GARBAGE_LEFT_AT_EXIT.format(run=run)], capture_output=True,
+                         text=True, timeout=60, cwd=REPO_ROOT, check=True)
+    return out.stdout.splitlines()
+
+
+def test_what_the_command_leaves_is_not_collected_at_exit_and_atexit_handlers_still_run():
+    assert _exit_output("component.run_without_collection_at_exit(command)") == ["atexit handler ran"]
+    assert _exit_output("command()") == ["atexit handler ran", "collected at exit"]  # Python's own exit

@@ -10,7 +10,6 @@ import textwrap
 import pytest
 
 from devstack import preloaded, standalone, workers
-from devstack.airflow import airflow_command
 
 
 def test_the_providers_are_read_from_the_dags_and_include_never_the_projects_own_modules():
@@ -63,7 +62,7 @@ def test_the_scheduler_the_celery_workers_and_the_other_components_start_through
     assert started["worker-1"][0][:5] == [*through_component, "celery", "worker"]
     assert started["dag-processor"][0] == [*through_component, "dag-processor"]
     assert started["triggerer"][0] == [*through_component, "triggerer", "--skip-serve-logs"]
-    assert started["api-server"][0] == [airflow_command(), "api-server"]
+    assert started["api-server"][0] == [*through_component, "api-server"]
 
 
 def test_a_switch_value_that_is_neither_on_nor_off_names_both(monkeypatch):
