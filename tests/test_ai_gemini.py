@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
 from include.zoomcamp import config
 from include.zoomcamp.ai import gemini
 from include.zoomcamp.errors import PermanentError
+from tests.conftest import REPO_ROOT
 from tests.fixtures.gemini_standin import GeminiStandIn, connection_json
 
 CONN_ENV = "AIRFLOW_CONN_GEMINI_DEFAULT"
@@ -123,3 +126,12 @@ def test_chat_operator_uses_the_connection_host(gemini_conn):
     assert operator.execute(context={}) == "Stand-in answer from chunks: 77"
     (call,) = gemini_conn.calls("generateContent")
     assert call.system_text == "Be brief." and call.prompt_text == "Which? [chunk 77]"
+
+
+@pytest.mark.parametrize("dag_file", ["10_chat_without_rag.py", "11_chat_with_rag.py", "debug-and-demo.py"])
+def test_parsing_a_dag_file_that_calls_gemini_does_not_import_its_client_library(dag_file):
+    """The dag-processor parses every file every 30 s; google-genai is imported by the tasks that call it."""
+    code = (f"import runpy, sys; runpy.run_path({str(REPO_ROOT / 'dags' / dag_file)!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith('google.genai')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.split("\n")[-2] == "[]"

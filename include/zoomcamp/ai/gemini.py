@@ -17,16 +17,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
-from google import genai
-from google.genai import errors, types
 
 from include.zoomcamp import config
 from include.zoomcamp.errors import PermanentError
+
+if TYPE_CHECKING:  # google-genai is imported by the calls that use it: a DAG file's parse never needs it
+    from google import genai
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,9 @@ def gemini_settings(conn_id: str = config.GEMINI_CONN_ID) -> GeminiSettings:
 
 def gemini_client(settings: GeminiSettings, *, timeout_s: float = 120, attempts: int = 4) -> genai.Client:
     """A google-genai client for the connection: its key, its host as base URL, retries on 429/5xx."""
+    from google import genai
+    from google.genai import types
+
     retry = types.HttpRetryOptions(attempts=attempts, initial_delay=1.0, max_delay=30.0, exp_base=2.0,
                                    http_status_codes=RETRYABLE_STATUSES)
     options = types.HttpOptions(base_url=settings.base_url, timeout=int(timeout_s * 1000), retry_options=retry)
@@ -150,6 +155,8 @@ def generate(
     attempts: int = 4,
 ) -> tuple[str, TokenUsage]:
     """One generateContent call: (answer text, token usage). The usage is logged."""
+    from google.genai import errors, types
+
     settings = settings or gemini_settings()
     model = bare_model(model or settings.chat_model)
     client = gemini_client(settings, timeout_s=timeout_s, attempts=attempts)
@@ -188,6 +195,8 @@ def embed(
     """One vector per text (batchEmbedContents, 100 texts a request); logs the number of texts and characters."""
     if not texts:
         return []
+    from google.genai import errors, types
+
     settings = settings or gemini_settings()
     client = gemini_client(settings, timeout_s=timeout_s)
     embed_config = types.EmbedContentConfig(task_type=task_type) if task_type else None
