@@ -28,8 +28,8 @@ Airflow's ways of stopping made dependable and its exit made quick:
   handlers have run, and the operating system frees its memory. A stop with Ctrl-C of `make run` took 4.7 to
   5.4 s without it, 1.7 to 2.0 s with it.
 
-The first two reach into Airflow's task SDK (`_service_subprocess` and `selector` are its own, not a public API): if
-they are not there, the command runs as Airflow ships it and says so.
+The second reaches into Airflow's task SDK (`_service_subprocess` and `selector` are its own, not a public API):
+if they are not there, the command runs without it and says so.
 """
 from __future__ import annotations
 
